@@ -1,0 +1,43 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything else builds on `install`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: install migrate load run test test-postgres lint package bench clean
+
+install: $(STAMP)
+
+# Reinstall only when the dependency list changes, so repeated runs are quick (idempotent).
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+migrate: install
+	$(PY) -m bot migrate
+
+load: migrate
+	$(PY) -m bot kb import knowledge/
+
+run: load
+	$(PY) -m bot serve
+
+test: install
+	$(PY) -m pytest
+
+test-postgres: install
+	REQUIRE_POSTGRES=1 $(PY) -m pytest
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
+
+package: install
+	$(PY) manifest/build.py
+
+clean:
+	rm -rf $(VENV) manifest/build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,155 @@
+"""aiohttp application: `/api/messages`, `/healthz`, `/readyz`, and start/stop wiring.
+
+`create_app(settings)` builds everything; nothing happens at import time. The messages route
+checks the request itself before the SDK sees it: the SDK's own handler answers a missing
+content type or malformed JSON with a 500, and lets some token errors escape as non-auth
+exceptions, while a client error must be a 4xx and any authentication failure a 401 that runs no
+handler.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from botbuilder.core import ConversationState, UserState, serializer_helper
+from botbuilder.integration.aiohttp import CloudAdapter
+from botbuilder.schema import Activity
+from botframework.connector.auth import BotFrameworkAuthentication
+
+from bot.adapter import create_adapter, create_authentication
+from bot.config import Settings
+from bot.teams import RapportageBot
+from dialogs.main import MainDialog
+from storage.bot_state import SqlAlchemyStorage
+from storage.db import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Components:
+    settings: Settings
+    database: Database
+    authentication: BotFrameworkAuthentication
+    adapter: CloudAdapter
+    bot: RapportageBot
+    scheduler: AsyncIOScheduler
+
+
+COMPONENTS = web.AppKey("components", Components)
+
+
+def build_components(settings: Settings) -> Components:
+    """Wire the object graph; connects to nothing until first use."""
+    database = Database.connect(settings.database_url)
+    storage = SqlAlchemyStorage(database)
+    authentication = create_authentication(settings)
+    bot = RapportageBot(ConversationState(storage), UserState(storage), MainDialog())
+    return Components(
+        settings=settings,
+        database=database,
+        authentication=authentication,
+        adapter=create_adapter(authentication),
+        bot=bot,
+        # Ticks in memory only: durable work is derived from our own tables (no pickled jobs).
+        scheduler=AsyncIOScheduler(timezone=settings.tz),
+    )
+
+
+def create_app(settings: Settings, components: Components | None = None) -> web.Application:
+    app = web.Application(client_max_size=settings.max_body_bytes)
+    app[COMPONENTS] = components or build_components(settings)
+    app.router.add_post("/api/messages", messages)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.cleanup_ctx.append(_lifecycle)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    components = app[COMPONENTS]
+    components.scheduler.start()
+    log.info(
+        "rapportagebot started (%s mode, database %s)",
+        "local" if components.settings.local_mode else "deployed",
+        components.database.dialect,
+    )
+    yield
+    components.scheduler.shutdown(wait=False)
+    await components.database.dispose()
+    log.info("rapportagebot stopped")
+
+
+def _problem(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def messages(request: web.Request) -> web.Response:
+    components = request.app[COMPONENTS]
+    if request.content_type != "application/json":
+        return _problem(415, "Content-Type must be application/json")
+    try:
+        body = await request.json(loads=json.loads)
+    except web.HTTPRequestEntityTooLarge:
+        return _problem(413, "request body too large")
+    except (ValueError, UnicodeDecodeError):
+        return _problem(400, "body is not valid JSON")
+    if not isinstance(body, dict):
+        return _problem(400, "body must be a JSON object (an activity)")
+    try:
+        activity = Activity().deserialize(body)
+    except Exception:  # noqa: BLE001 - msrest raises several types for wrong shapes
+        return _problem(400, "body is not a valid activity")
+    problem = _activity_problem(activity)
+    if problem:
+        return _problem(400, problem)
+
+    auth_header = request.headers.get("Authorization", "")
+    if components.settings.local_mode and auth_header:
+        # Local mode has no app id to validate a token against; refusing is the only safe answer.
+        return _problem(401, "local mode accepts no Authorization header")
+    try:
+        authenticated = await components.authentication.authenticate_request(
+            activity, auth_header
+        )
+    except Exception as error:  # noqa: BLE001 - every validation failure means 401
+        log.warning("rejected unauthenticated request: %s", type(error).__name__)
+        return _problem(401, "unauthorized")
+
+    invoke_response = await components.adapter.process_activity(
+        authenticated, activity, components.bot.on_turn
+    )
+    if invoke_response:
+        return web.json_response(
+            data=serializer_helper(invoke_response.body), status=invoke_response.status
+        )
+    return web.Response(status=201)
+
+
+def _activity_problem(activity: Activity) -> str | None:
+    if not activity.type or not isinstance(activity.type, str):
+        return "activity has no type"
+    if not activity.conversation or not activity.conversation.id:
+        return "activity has no conversation id"
+    service_url = activity.service_url
+    if not isinstance(service_url, str) or not service_url.startswith(("https://", "http://")):
+        return "activity has no valid serviceUrl"
+    if not activity.channel_id:
+        return "activity has no channelId"
+    return None
+
+
+async def healthz(_request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    database = request.app[COMPONENTS].database
+    if await database.ping():
+        return web.json_response({"status": "ready", "database": database.dialect})
+    return web.json_response({"status": "unavailable", "database": database.dialect}, status=503)

@@ -1,0 +1,156 @@
+"""Settings from environment variables and `.env`, validated once at start.
+
+The bot runs in two shapes. *Local mode* (no app id) is for a developer's machine: the Bot
+Framework SDK then treats every request without an Authorization header as authenticated, so
+sender, `aadObjectId` and tenant could be forged by anyone who can reach the port — hence local
+mode may only listen on loopback. *Deployed mode* (an app id) validates every request's JWT with
+the SDK and must have everything it needs to do so; a half-configured bot refuses to start instead
+of quietly accepting anonymous traffic.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import zoneinfo
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///data/rapportagebot.sqlite3"
+
+
+class AppType(StrEnum):
+    """Azure Bot identity types. Multi-tenant bots can no longer be created in Azure and would
+    accept tokens for any tenant, so only single-tenant and managed identities are supported."""
+
+    SINGLE_TENANT = "SingleTenant"
+    USER_ASSIGNED_MSI = "UserAssignedMSI"
+
+
+class ConfigError(Exception):
+    """Configuration that cannot work; the message says which setting and what to do."""
+
+
+def _split_list(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    microsoft_app_id: str = Field(default="", description="Azure Bot app (client) id")
+    microsoft_app_password: SecretStr = Field(default=SecretStr(""), description="client secret")
+    microsoft_app_type: AppType = AppType.SINGLE_TENANT
+    microsoft_app_tenant_id: str = Field(default="", description="Entra tenant of the bot")
+    allowed_tenants: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    database_url: str = DEFAULT_SQLITE_URL
+    host: str = "127.0.0.1"
+    port: int = Field(default=3978, ge=1, le=65535)
+    time_zone: str = "Europe/Amsterdam"
+    log_level: str = "INFO"
+    max_body_bytes: int = Field(default=512 * 1024, ge=1024)
+
+    @field_validator("allowed_tenants", mode="before")
+    @classmethod
+    def _parse_tenants(cls, value: Any) -> Any:
+        return _split_list(value)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown time zone {value!r}") from error
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("use DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "use sqlite+aiosqlite:///path/to/file.sqlite3 or "
+                "postgresql+asyncpg://user@host:5432/database"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _safe_shape(self) -> Settings:
+        if self.local_mode:
+            if not _is_loopback(self.host):
+                raise ValueError(
+                    f"HOST={self.host} without MICROSOFT_APP_ID: local mode accepts "
+                    "unauthenticated requests, so it only listens on loopback "
+                    "(127.0.0.1, ::1 or localhost). Set MICROSOFT_APP_ID, "
+                    "MICROSOFT_APP_PASSWORD and MICROSOFT_APP_TENANT_ID to serve elsewhere."
+                )
+            return self
+        missing = []
+        if not self.microsoft_app_tenant_id:
+            missing.append("MICROSOFT_APP_TENANT_ID")
+        if (
+            self.microsoft_app_type is AppType.SINGLE_TENANT
+            and not self.microsoft_app_password.get_secret_value()
+        ):
+            missing.append("MICROSOFT_APP_PASSWORD")
+        if missing:
+            raise ValueError(
+                f"MICROSOFT_APP_ID is set, so the bot runs deployed and also needs "
+                f"{', '.join(missing)} (app type {self.microsoft_app_type.value})."
+            )
+        if not self.allowed_tenants:
+            # The bot's own tenant is the safe default for who may talk to it.
+            self.allowed_tenants = [self.microsoft_app_tenant_id]
+        return self
+
+    @property
+    def local_mode(self) -> bool:
+        return not self.microsoft_app_id
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+    def sqlite_path(self) -> Path | None:
+        prefix = "sqlite+aiosqlite:///"
+        if not self.database_url.startswith(prefix):
+            return None
+        path = self.database_url.removeprefix(prefix).split("?", 1)[0]
+        return None if path in ("", ":memory:") else Path(path)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings or raise ConfigError with one readable line per problem."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        lines = ["Invalid configuration:"]
+        for item in error.errors():
+            field = ".".join(str(part) for part in item["loc"]).upper() or "settings"
+            message = str(item["msg"]).removeprefix("Value error, ")
+            lines.append(f"  {field}: {message}" if item["loc"] else f"  {message}")
+        raise ConfigError("\n".join(lines)) from error
