@@ -20,6 +20,7 @@ from botbuilder.core import ConversationState, UserState, serializer_helper
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 from botframework.connector.auth import BotFrameworkAuthentication
+from msrest.serialization import Model
 
 from bot.adapter import create_adapter, create_authentication
 from bot.config import Settings
@@ -125,9 +126,11 @@ async def messages(request: web.Request) -> web.Response:
         authenticated, activity, components.bot.on_turn
     )
     if invoke_response:
-        return web.json_response(
-            data=serializer_helper(invoke_response.body), status=invoke_response.status
-        )
+        body = invoke_response.body
+        # The activity handler already serialises its bodies; only msrest models need it here.
+        if isinstance(body, Model):
+            body = serializer_helper(body)
+        return web.json_response(data=body, status=invoke_response.status)
     return web.Response(status=201)
 
 

@@ -15,11 +15,7 @@ from botbuilder.core import (
 )
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.dialogs import Dialog, DialogExtensions
-from botbuilder.schema import (
-    AdaptiveCardInvokeResponse,
-    AdaptiveCardInvokeValue,
-    ChannelAccount,
-)
+from botbuilder.schema import ChannelAccount
 from botbuilder.schema.teams import TeamInfo
 
 from cards.render import render, text
@@ -91,24 +87,25 @@ class RapportageBot(TeamsActivityHandler):
         await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))
         await self._welcomed.set(turn_context, True)
 
-    async def on_adaptive_card_invoke(
-        self, turn_context: TurnContext, invoke_value: AdaptiveCardInvokeValue
-    ) -> AdaptiveCardInvokeResponse:
-        # No Universal Action verbs exist yet: every verb is unknown and changes nothing.
-        verb = invoke_value.action.verb if invoke_value.action else None
-        log.info("unknown card verb %r (activity %s)", verb, turn_context.activity.id)
-        return AdaptiveCardInvokeResponse(
-            status_code=200, type=MESSAGE_RESPONSE, value=text("unknown_card_action")
-        )
-
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        activity = turn_context.activity
+        if activity.name == "adaptiveCard/action":
+            # Routed here rather than via the SDK's on_adaptive_card_invoke: its response model
+            # cannot carry the plain-text message body Teams shows for a "message" response.
+            action = activity.value.get("action") if isinstance(activity.value, dict) else None
+            verb = action.get("verb") if isinstance(action, dict) else None
+            # No Universal Action verbs exist yet: every verb is unknown and changes nothing.
+            log.info("unknown card verb %r (activity %s)", verb, activity.id)
+            return _message_response(200, text("unknown_card_action"))
         response = await super().on_invoke_activity(turn_context)
         if response is not None and response.status == 501:
             # Teams may send invokes for features this bot does not offer; say so with a 4xx
             # rather than the SDK's 501.
-            return InvokeResponse(
-                status=400,
-                body={"statusCode": 400, "type": MESSAGE_RESPONSE,
-                      "value": text("unsupported_invoke")},
-            )
+            return _message_response(400, text("unsupported_invoke"))
         return response
+
+
+def _message_response(status: int, message: str) -> InvokeResponse:
+    return InvokeResponse(
+        status=status, body={"statusCode": status, "type": MESSAGE_RESPONSE, "value": message}
+    )

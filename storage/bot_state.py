@@ -60,7 +60,7 @@ def _allowed_type(name: object) -> bool:
 
 def check_safe(node: Any) -> None:
     """Raise UnsafeStateError unless every jsonpickle tag in `node` is on the allowlist."""
-    if isinstance(node, list):
+    if isinstance(node, list | tuple):
         for child in node:
             check_safe(child)
         return
@@ -75,7 +75,7 @@ def check_safe(node: Any) -> None:
             # Reduce calls its first element with the rest as arguments: only allow calling a
             # class that is itself allowed (enum members, datetime values).
             if not (
-                isinstance(value, list)
+                isinstance(value, list | tuple)
                 and value
                 and isinstance(value[0], dict)
                 and set(value[0]) == {"py/type"}

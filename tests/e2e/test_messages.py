@@ -1,0 +1,157 @@
+"""Real activities through /api/messages; replies captured by the local connector."""
+
+from __future__ import annotations
+
+import json
+
+from support import BotServer
+
+
+async def test_install_in_personal_chat_sends_one_welcome_card(bot_server: BotServer) -> None:
+    chat = bot_server.session()
+    replies = await chat.start()
+    assert len(replies) == 1
+    assert replies[0].conversation_id == chat.conversation_id
+    card = replies[0].cards[0]
+    assert card["body"][0]["text"] == "Welkom bij de rapportagebot"
+    assert card["version"] == "1.5"
+    # Teams sends conversationUpdate and installationUpdate; a re-install must not spam.
+    assert await chat.start() == []
+
+
+async def test_install_in_a_team_welcomes_the_channel(bot_server: BotServer) -> None:
+    chat = bot_server.session()
+    activity = chat.activity(
+        type="conversationUpdate",
+        membersAdded=[{"id": "28:rapportagebot"}],
+        conversation={"id": "19:team@thread.tacv2", "conversationType": "channel"},
+        channelData={"team": {"id": "19:team@thread.tacv2"}, "eventType": "teamMemberAdded"},
+    )
+    status, _, replies = await chat.post(activity)
+    assert status in (200, 201)
+    texts = [block.get("text", "") for block in replies[0].cards[0]["body"]]
+    assert any("@Rapportagebot help" in value for value in texts)
+
+
+async def test_a_person_joining_a_team_gets_no_welcome_and_no_lookup(
+    bot_server: BotServer,
+) -> None:
+    chat = bot_server.session()
+    activity = chat.activity(
+        type="conversationUpdate",
+        membersAdded=[{"id": "29:someone-else"}],
+        conversation={"id": "19:team@thread.tacv2", "conversationType": "channel"},
+        channelData={"team": {"id": "19:team@thread.tacv2"}, "eventType": "teamMemberAdded"},
+    )
+    status, _, replies = await chat.post(activity)
+    assert status == 201
+    assert replies == []
+    assert bot_server.connector.received == []
+
+
+async def test_help_answers_with_the_dutch_help_card(bot_server: BotServer) -> None:
+    chat = bot_server.session()
+    replies, _ = await chat.say("help")
+    card = replies[0].cards[0]
+    assert card["body"][0]["text"] == "Wat kan de rapportagebot?"
+    facts = {fact["title"] for fact in card["body"][3]["facts"]}
+    assert {"help", "annuleer"} <= facts
+
+
+async def test_help_variants_and_channel_mentions_are_understood(bot_server: BotServer) -> None:
+    chat = bot_server.session()
+    for line in ("Help!", "hulp", "  HELP  "):
+        replies, _ = await chat.say(line)
+        assert replies[0].cards[0]["body"][0]["text"] == "Wat kan de rapportagebot?", line
+    mention = chat.activity(
+        type="message",
+        text="<at>Rapportagebot</at> help",
+        entities=[
+            {
+                "type": "mention",
+                "text": "<at>Rapportagebot</at>",
+                "mentioned": {"id": "28:rapportagebot", "name": "Rapportagebot"},
+            }
+        ],
+        conversation={"id": "19:team@thread.tacv2;messageid=1", "conversationType": "channel"},
+    )
+    _, _, replies = await chat.post(mention)
+    assert replies[0].cards[0]["body"][0]["text"] == "Wat kan de rapportagebot?"
+
+
+async def test_unknown_input_is_answered_helpfully_in_dutch(bot_server: BotServer) -> None:
+    chat = bot_server.session()
+    replies, _ = await chat.say("waar is de koffie")
+    assert replies[0].text.startswith("Dat begrijp ik nog niet")
+    assert "help" in replies[0].text
+
+
+async def test_cancel_with_nothing_running_says_so(bot_server: BotServer) -> None:
+    replies, _ = await bot_server.session().say("annuleer")
+    assert replies[0].text == "Er loopt op dit moment niets om te annuleren."
+
+
+async def test_unknown_card_verb_changes_nothing_and_says_so(bot_server: BotServer) -> None:
+    chat = bot_server.session()
+    value = {"action": {"type": "Action.Execute", "verb": "bestaat_niet", "data": {}}}
+    status, body, replies = await chat.post(
+        chat.activity(type="invoke", name="adaptiveCard/action", value=value)
+    )
+    assert status == 200
+    assert body["type"] == "application/vnd.microsoft.activity.message"
+    assert body["value"].startswith("Deze knop ken ik niet")
+    assert replies == []
+
+
+async def test_submit_from_an_unknown_card_is_answered(bot_server: BotServer) -> None:
+    chat = bot_server.session()
+    _, _, replies = await chat.post(chat.activity(type="message", value={"verb": "oud"}))
+    assert replies[0].text.startswith("Deze knop ken ik niet")
+
+
+async def test_unsupported_invoke_gets_a_4xx_not_a_5xx(bot_server: BotServer) -> None:
+    chat = bot_server.session()
+    status, body, _ = await chat.post(chat.activity(type="invoke", name="task/fetch", value={}))
+    assert status == 400
+    assert "niet ondersteund" in body["value"]
+
+
+async def test_malformed_requests_get_4xx(bot_server: BotServer) -> None:
+    json_header = {"Content-Type": "application/json"}
+    good = bot_server.session().activity(type="message", text="help")
+    cases = [
+        (b"{not json", json_header, 400),
+        (b"\xff\xfe", json_header, 400),
+        (b"[1, 2]", json_header, 400),
+        (b'"just a string"', json_header, 400),
+        (json.dumps(good).encode(), {"Content-Type": "text/plain"}, 415),
+        (json.dumps(good).encode(), {}, 415),
+        (json.dumps({**good, "type": None}).encode(), json_header, 400),
+        (json.dumps({**good, "conversation": None}).encode(), json_header, 400),
+        (json.dumps({**good, "serviceUrl": "ftp://x"}).encode(), json_header, 400),
+        (json.dumps({**good, "channelId": None}).encode(), json_header, 400),
+        (json.dumps({**good, "timestamp": "not a date"}).encode(), json_header, 400),
+        (b"{" + b'"x": "' + b"a" * (600 * 1024) + b'"}', json_header, 413),
+    ]
+    for body, headers, expected in cases:
+        status, _ = await bot_server.post("/api/messages", body, headers)
+        assert status == expected, (body[:40], headers, status)
+    assert bot_server.connector.received == []
+
+
+async def test_local_mode_refuses_a_token_it_cannot_validate(bot_server: BotServer) -> None:
+    activity = bot_server.session().activity(type="message", text="help")
+    status, _ = await bot_server.post(
+        "/api/messages",
+        json.dumps(activity).encode(),
+        {"Content-Type": "application/json", "Authorization": "Bearer abc.def.ghi"},
+    )
+    assert status == 401
+    assert bot_server.connector.received == []
+
+
+async def test_health_and_readiness(bot_server: BotServer) -> None:
+    assert (await bot_server.get("/healthz"))[0] == 200
+    status, body = await bot_server.get("/readyz")
+    assert status == 200
+    assert json.loads(body)["database"] == "sqlite"

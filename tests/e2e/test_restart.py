@@ -1,0 +1,25 @@
+"""State written by one app instance is read by the next (a restart)."""
+
+from __future__ import annotations
+
+from bot.local_channel import LocalConnector
+from support import BotServer, local_settings
+
+
+async def test_welcome_state_survives_a_restart(database_url: str) -> None:
+    connector = await LocalConnector().start()
+    try:
+        first = await BotServer(local_settings(database_url), connector).start()
+        try:
+            assert len(await first.session("Rik Restart").start()) == 1
+        finally:
+            await first.stop()
+        second = await BotServer(local_settings(database_url), connector).start()
+        try:
+            # A new process, engine and adapter: the stored conversation state says "welcomed".
+            assert await second.session("Rik Restart").start() == []
+            assert len(await second.session("Iemand Anders").start()) == 1
+        finally:
+            await second.stop()
+    finally:
+        await connector.stop()

@@ -1,0 +1,55 @@
+"""Test helpers shared by the suites (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+from bot.chat import ChatSession
+from bot.config import Settings
+from bot.local_channel import LocalConnector
+
+
+def local_settings(database_url: str, **overrides: object) -> Settings:
+    return Settings(_env_file=None, database_url=database_url, **overrides)  # type: ignore[call-arg]
+
+
+class BotServer:
+    """The real app on a loopback port; talk to it like Teams does."""
+
+    def __init__(self, settings: Settings, connector: LocalConnector) -> None:
+        self.settings = settings
+        self.connector = connector
+        self._server: object | None = None
+        self._http: object | None = None
+
+    async def start(self) -> BotServer:
+        import aiohttp
+        from aiohttp.test_utils import TestServer
+
+        from bot.app import create_app
+
+        server = TestServer(create_app(self.settings), host="127.0.0.1")
+        await server.start_server()
+        self._server = server
+        self._http = aiohttp.ClientSession()
+        return self
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            await self._http.close()  # type: ignore[attr-defined]
+        if self._server is not None:
+            await self._server.close()  # type: ignore[attr-defined]
+
+    def url(self, path: str) -> str:
+        return str(self._server.make_url(path))  # type: ignore[attr-defined]
+
+    def session(self, user_name: str = "Anne Aanvrager") -> ChatSession:
+        return ChatSession(self.url("/api/messages"), self.connector, user_name, self._http)  # type: ignore[arg-type]
+
+    async def post(self, path: str, data: bytes, headers: dict[str, str]) -> tuple[int, str]:
+        async with self._http.post(self.url(path), data=data, headers=headers) as response:  # type: ignore[attr-defined]
+            return response.status, await response.text()
+
+    async def get(self, path: str) -> tuple[int, str]:
+        async with self._http.get(self.url(path)) as response:  # type: ignore[attr-defined]
+            return response.status, await response.text()
+
+
