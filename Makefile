@@ -24,10 +24,10 @@ load: migrate
 run: load
 	$(PY) -m bot serve
 
-test: install
+test: lint
 	$(PY) -m pytest
 
-test-postgres: install
+test-postgres: lint
 	REQUIRE_POSTGRES=1 $(PY) -m pytest
 
 lint: install

@@ -69,8 +69,11 @@ async def _kb_import(settings: Settings, root: Path) -> int:
         f"kennisbank: {len(report.created)} nieuw, {len(report.updated)} gewijzigd, "
         f"{len(report.unchanged)} ongewijzigd, {len(report.removed)} verwijderd"
     )
-    for label, ids in (("nieuw", report.created), ("gewijzigd", report.updated),
-                       ("verwijderd", report.removed)):
+    for label, ids in (
+        ("nieuw", report.created),
+        ("gewijzigd", report.updated),
+        ("verwijderd", report.removed),
+    ):
         for entry_id in ids:
             print(f"  {label}: {entry_id}")
     return 0

@@ -78,15 +78,20 @@ def create_adapter(authentication: BotFrameworkAuthentication) -> CloudAdapter:
         try:
             if activity.type == ActivityTypes.invoke:
                 # An invoke needs an answer in the HTTP response; a message body shows the text.
-                body = {"statusCode": 200, "type": "application/vnd.microsoft.activity.message",
-                        "value": message}
+                body = {
+                    "statusCode": 200,
+                    "type": "application/vnd.microsoft.activity.message",
+                    "value": message,
+                }
                 await context.send_activity(
-                    Activity(type=ActivityTypes.invoke_response,
-                             value=InvokeResponse(status=200, body=body))
+                    Activity(
+                        type=ActivityTypes.invoke_response,
+                        value=InvokeResponse(status=200, body=body),
+                    )
                 )
             else:
                 await context.send_activity(message)
-        except Exception:  # noqa: BLE001 - the connector may be down too; the log has the ref
+        except Exception:
             log.warning("could not tell the user about failure ref %s", reference)
 
     adapter.on_turn_error = on_turn_error

@@ -104,7 +104,7 @@ async def messages(request: web.Request) -> web.Response:
         return _problem(400, "body must be a JSON object (an activity)")
     try:
         activity = Activity().deserialize(body)
-    except Exception:  # noqa: BLE001 - msrest raises several types for wrong shapes
+    except Exception:
         return _problem(400, "body is not a valid activity")
     problem = _activity_problem(activity)
     if problem:
@@ -115,10 +115,8 @@ async def messages(request: web.Request) -> web.Response:
         # Local mode has no app id to validate a token against; refusing is the only safe answer.
         return _problem(401, "local mode accepts no Authorization header")
     try:
-        authenticated = await components.authentication.authenticate_request(
-            activity, auth_header
-        )
-    except Exception as error:  # noqa: BLE001 - every validation failure means 401
+        authenticated = await components.authentication.authenticate_request(activity, auth_header)
+    except Exception as error:
         log.warning("rejected unauthenticated request: %s", type(error).__name__)
         return _problem(401, "unauthorized")
 

@@ -97,8 +97,11 @@ class ChatSession:
             return replies, None
         if button.kind == "execute":
             value = {
-                "action": {"type": "Action.Execute", "verb": button.verb,
-                           "data": {**button.data, **inputs}},
+                "action": {
+                    "type": "Action.Execute",
+                    "verb": button.verb,
+                    "data": {**button.data, **inputs},
+                },
                 "trigger": "manual",
             }
             _, body, replies = await self.post(

@@ -56,7 +56,7 @@ class RapportageBot(TeamsActivityHandler):
             return
         await DialogExtensions.run_dialog(self._dialog, turn_context, self._dialog_state)
 
-    async def on_teams_members_added_dispatch(  # type: ignore[override]
+    async def on_teams_members_added_dispatch(
         self,
         members_added: list[ChannelAccount],
         team_info: TeamInfo,
@@ -80,8 +80,10 @@ class RapportageBot(TeamsActivityHandler):
         if await self._welcomed.get(turn_context, False):
             return
         conversation = turn_context.activity.conversation
-        scope = "team" if conversation and conversation.conversation_type == "channel" else (
-            conversation.conversation_type if conversation else "personal"
+        scope = (
+            "team"
+            if conversation and conversation.conversation_type == "channel"
+            else (conversation.conversation_type if conversation else "personal")
         )
         card = render("welcome", scope=scope or "personal")
         await turn_context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))

@@ -52,7 +52,11 @@ def _elements(elements: list[Any], out: RenderedCard, indent: str) -> None:
             value = str(element.get("text", ""))
             out.lines.append(indent + (value.upper() if element.get("size") == "Large" else value))
         elif kind == "RichTextBlock":
-            parts = [str(run.get("text", "")) for run in element.get("inlines", []) if isinstance(run, dict)]
+            parts = [
+                str(run.get("text", ""))
+                for run in element.get("inlines", [])
+                if isinstance(run, dict)
+            ]
             out.lines.append(indent + "".join(parts))
         elif kind == "FactSet":
             for fact in element.get("facts", []):
@@ -98,7 +102,9 @@ def _actions(actions: list[Any], out: RenderedCard) -> None:
         data = action.get("data") if isinstance(action.get("data"), dict) else {}
         assert isinstance(data, dict)
         if kind == "Action.Execute":
-            out.buttons.append(Button(title, "execute", data=data, verb=str(action.get("verb", ""))))
+            out.buttons.append(
+                Button(title, "execute", data=data, verb=str(action.get("verb", "")))
+            )
         elif kind == "Action.Submit":
             teams = data.get("msteams") if isinstance(data.get("msteams"), dict) else None
             if teams and teams.get("type") == "imBack":

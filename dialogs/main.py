@@ -59,4 +59,6 @@ class MainDialog(ComponentDialog):
 
 
 async def send_help(dc: DialogContext) -> None:
-    await dc.context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(render("help"))))
+    await dc.context.send_activity(
+        MessageFactory.attachment(CardFactory.adaptive_card(render("help")))
+    )

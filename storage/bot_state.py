@@ -116,7 +116,7 @@ class SqlAlchemyStorage(Storage):
 
     async def read(self, keys: Iterable[str]) -> dict[str, object]:
         if keys is None:
-            raise Exception("Keys are required when reading")  # noqa: TRY002 - SDK contract
+            raise Exception("Keys are required when reading")
         wanted = list(keys)
         if not wanted:
             return {}
@@ -133,7 +133,7 @@ class SqlAlchemyStorage(Storage):
 
     async def write(self, changes: Mapping[str, object]) -> None:
         if changes is None:
-            raise Exception("Changes are required when writing")  # noqa: TRY002 - SDK contract
+            raise Exception("Changes are required when writing")
         if not changes:
             return
         written: list[tuple[object, str]] = []

@@ -20,7 +20,6 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from bot.config import Settings
 from bot.local_channel import LocalConnector
 from storage.db import Database
 from storage.migrate import upgrade
@@ -73,7 +72,9 @@ def postgres_url() -> Iterator[str]:
     url = make_url(POSTGRES_SERVER).set(database=name).render_as_string(hide_password=False)
     _blocking(upgrade, url)
     yield url
-    _blocking(asyncio.run, _admin(POSTGRES_SERVER, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    _blocking(
+        asyncio.run, _admin(POSTGRES_SERVER, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    )
 
 
 @pytest.fixture(scope="session")

@@ -51,5 +51,3 @@ class BotServer:
     async def get(self, path: str) -> tuple[int, str]:
         async with self._http.get(self.url(path)) as response:  # type: ignore[attr-defined]
             return response.status, await response.text()
-
-

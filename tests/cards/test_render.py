@@ -1,0 +1,90 @@
+"""Every card template renders to a valid Teams card; user text cannot break a card."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cards.render import CardError, check, render, template_names, text
+
+VALIDATOR = Path(__file__).resolve().parents[3] / "shared" / "tools" / "validate-cards"
+
+# Example context per template, so every template is rendered in every test run.
+EXAMPLES: dict[str, list[dict[str, object]]] = {
+    "welcome": [{"scope": "personal"}, {"scope": "team"}, {"scope": "groupChat"}],
+    "help": [{}],
+}
+
+
+def all_cards() -> list[tuple[str, dict[str, object]]]:
+    return [(name, context) for name in template_names() for context in EXAMPLES[name]]
+
+
+def test_every_template_has_an_example() -> None:
+    assert set(template_names()) == set(EXAMPLES)
+
+
+@pytest.mark.parametrize(("name", "context"), all_cards())
+def test_templates_render_to_checked_cards(name: str, context: dict[str, object]) -> None:
+    card = render(name, **context)
+    assert card["type"] == "AdaptiveCard"
+    assert card["version"] == "1.5"
+
+
+def test_values_are_json_encoded_so_user_text_cannot_inject(tmp_path: Path) -> None:
+    templates = tmp_path / "t"
+    templates.mkdir()
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    from cards import render as module
+
+    (templates / "x.json.j2").write_text(
+        '{"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "TextBlock", '
+        '"text": {{ subject }}}]}'
+    )
+    environment = Environment(
+        loader=FileSystemLoader(templates), undefined=StrictUndefined, finalize=module._as_json
+    )
+    hostile = '"}], "actions": [{"type": "Action.OpenUrl", "url": "https://evil"}], "x": {"'
+    card = json.loads(environment.get_template("x.json.j2").render(subject=hostile))
+    assert card["body"][0]["text"] == hostile
+    assert "actions" not in card
+
+
+def test_check_refuses_wrong_type_new_versions_and_oversized_cards() -> None:
+    with pytest.raises(CardError):
+        check({"type": "Message", "version": "1.5"})
+    with pytest.raises(CardError, match="newer than Teams"):
+        check({"type": "AdaptiveCard", "version": "1.6"})
+    big = {
+        "type": "AdaptiveCard",
+        "version": "1.5",
+        "body": [{"type": "TextBlock", "text": "x" * 90_000}],
+    }
+    with pytest.raises(CardError, match="byte budget"):
+        check(big)
+
+
+def test_messages_are_dutch_and_filled_in() -> None:
+    assert "kenmerk abc123" in text("internal_error", reference="abc123")
+    with pytest.raises(KeyError):
+        text("bestaat_niet")
+
+
+def test_cards_pass_microsofts_own_parser(tmp_path: Path) -> None:
+    if not VALIDATOR.exists():
+        pytest.skip("../shared/tools/validate-cards is not present in this checkout")
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.skip("node and npm are needed for validate-cards")
+    path = tmp_path / "cards.json"
+    path.write_text(json.dumps([render(name, **context) for name, context in all_cards()]))
+    result = subprocess.run(
+        [str(VALIDATOR), str(path)], capture_output=True, text=True, timeout=300, check=False
+    )
+    if result.returncode == 2 and "could not install" in result.stderr:
+        pytest.skip("validate-cards could not install its npm package here")
+    assert result.returncode == 0, result.stdout + result.stderr
