@@ -116,7 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "chat":
         from bot.chat import run_chat
 
-        return asyncio.run(run_chat(settings, user_name=args.user))
+        try:
+            return asyncio.run(run_chat(settings, user_name=args.user))
+        except BrokenPipeError:
+            # The reader went away (e.g. `| head`); that ends the chat, it is not an error.
+            sys.stderr.close()
+            return 0
     parser.error(f"unknown command {args.command}")
     return 2
 
