@@ -107,6 +107,13 @@ def main(argv: list[str] | None = None) -> int:
         except SchemaOutdatedError as error:
             print(error, file=sys.stderr)
             return 2
+        except OSError as error:
+            print(
+                f"cannot listen on {settings.host}:{settings.port}: {error.strerror} "
+                "(is the bot already running? set PORT to use another port)",
+                file=sys.stderr,
+            )
+            return 2
         return 0
     if args.command == "migrate":
         _migrate(settings)
