@@ -79,6 +79,71 @@ async def _kb_import(settings: Settings, root: Path) -> int:
     return 0
 
 
+async def _admin_import(settings: Settings, path: Path) -> int:
+    from bot.content import ContentError
+    from bot.registry import load_registry
+    from storage.db import Database
+    from storage.repositories import replace_registry
+
+    try:
+        registry = load_registry(path)
+    except ContentError as error:
+        print(error, file=sys.stderr)
+        return 1
+    database = Database.connect(settings.database_url)
+    try:
+        async with database.sessions.begin() as session:
+            counts = await replace_registry(session, registry)
+    finally:
+        await database.dispose()
+    print(f"register: {counts['gemeenten']} gemeenten, {counts['basisteams']} basisteams")
+    return 0
+
+
+async def _requests_list(settings: Settings, as_json: bool) -> int:
+    import json
+
+    from bot.services import list_requests
+    from storage.db import Database
+
+    database = Database.connect(settings.database_url)
+    try:
+        lines = await list_requests(database)
+    finally:
+        await database.dispose()
+    if as_json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "reference": line.reference,
+                        "status": line.status,
+                        "bevoegdheid": line.bevoegdheid,
+                        "gemeente": line.gemeente,
+                        "basisteam": line.basisteam,
+                        "report_type": line.report_type,
+                        "created": line.created.isoformat(),
+                        "desired_date": line.desired_date.isoformat(),
+                    }
+                    for line in lines
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    if not lines:
+        print("geen aanvragen")
+        return 0
+    for line in lines:
+        print(
+            f"{line.reference}  {line.status:<24} {line.bevoegdheid[:40]:<40} "
+            f"{line.gemeente:<20} {line.basisteam:<30} {line.report_type:<24} "
+            f"{line.created.astimezone(settings.tz):%Y-%m-%d}  {line.desired_date:%Y-%m-%d}"
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rapportagebot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -90,6 +155,14 @@ def main(argv: list[str] | None = None) -> int:
     kb_commands = kb.add_subparsers(dest="kb_command", required=True)
     kb_import = kb_commands.add_parser("import", help="validate and load knowledge/ YAML")
     kb_import.add_argument("root", nargs="?", type=Path, default=Path("knowledge"))
+    admin = commands.add_parser("admin", help="registry of gemeenten and basisteams")
+    admin_commands = admin.add_subparsers(dest="admin_command", required=True)
+    admin_import = admin_commands.add_parser("import", help="validate and load a registry YAML")
+    admin_import.add_argument("path", type=Path)
+    requests = commands.add_parser("requests", help="stored requests")
+    requests_commands = requests.add_subparsers(dest="requests_command", required=True)
+    requests_list = requests_commands.add_parser("list", help="list every request")
+    requests_list.add_argument("--json", action="store_true", help="machine-readable output")
     args = parser.parse_args(argv)
 
     try:
@@ -120,6 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "kb":
         return asyncio.run(_kb_import(settings, args.root))
+    if args.command == "admin":
+        return asyncio.run(_admin_import(settings, args.path))
+    if args.command == "requests":
+        return asyncio.run(_requests_list(settings, args.json))
     if args.command == "chat":
         from bot.chat import run_chat
 

@@ -9,6 +9,7 @@ handler.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ from bot.adapter import create_adapter, create_authentication
 from bot.config import Settings
 from bot.teams import RapportageBot
 from dialogs.main import MainDialog
+from dialogs.request import Clock
 from storage.bot_state import SqlAlchemyStorage
 from storage.db import Database
 
@@ -45,12 +47,20 @@ class Components:
 COMPONENTS = web.AppKey("components", Components)
 
 
-def build_components(settings: Settings) -> Components:
+def system_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def build_components(settings: Settings, clock: Clock = system_clock) -> Components:
     """Wire the object graph; connects to nothing until first use."""
     database = Database.connect(settings.database_url)
     storage = SqlAlchemyStorage(database)
     authentication = create_authentication(settings)
-    bot = RapportageBot(ConversationState(storage), UserState(storage), MainDialog())
+    user_state = UserState(storage)
+    dialog = MainDialog(
+        database, clock, settings.tz, last_gemeente=user_state.create_property("last_gemeente")
+    )
+    bot = RapportageBot(ConversationState(storage), user_state, dialog)
     return Components(
         settings=settings,
         database=database,

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from enum import StrEnum
+
+from bot.textnorm import normalise
 
 
 class Command(StrEnum):
     HELP = "help"
     CANCEL = "annuleer"
+    NEW_REQUEST = "nieuwe aanvraag"
+    MY_REQUESTS = "mijn aanvragen"
+    BACK = "terug"
+    STATUS = "status"
 
 
 _ALIASES: dict[str, Command] = {
@@ -22,15 +26,18 @@ _ALIASES: dict[str, Command] = {
     "annuleren": Command.CANCEL,
     "stop": Command.CANCEL,
     "cancel": Command.CANCEL,
+    "nieuwe aanvraag": Command.NEW_REQUEST,
+    "aanvraag": Command.NEW_REQUEST,
+    "nieuwe rapportage": Command.NEW_REQUEST,
+    "rapportage aanvragen": Command.NEW_REQUEST,
+    "br aanvragen": Command.NEW_REQUEST,
+    "mijn aanvragen": Command.MY_REQUESTS,
+    "aanvragen": Command.MY_REQUESTS,
+    "overzicht": Command.MY_REQUESTS,
+    "terug": Command.BACK,
+    "vorige": Command.BACK,
+    "status": Command.STATUS,
 }
-
-
-def normalise(text: str) -> str:
-    """Lower case, no accents, single spaces, no trailing punctuation (keeps a lone '?')."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(char for char in decomposed if not unicodedata.combining(char))
-    plain = re.sub(r"\s+", " ", plain.strip().lower())
-    return plain if plain == "?" else plain.rstrip("!?.")
 
 
 def recognise(text: str) -> Command | None:

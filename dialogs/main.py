@@ -1,12 +1,14 @@
-"""Entry dialog: answers commands and anything else typed outside a running flow.
+"""Entry dialog: answers commands and anything typed outside a running flow, and starts flows.
 
-Later flows (a request, a knowledge question) become child dialogs started from here; `annuleer`
-and `help` interrupt whatever runs, the pattern of the SDK's core-bot sample.
+`annuleer` and `help` interrupt whatever runs (the pattern of the SDK's core-bot sample); other
+input goes to the running flow.
 """
 
 from __future__ import annotations
 
-from botbuilder.core import CardFactory, MessageFactory
+import zoneinfo
+
+from botbuilder.core import CardFactory, MessageFactory, StatePropertyAccessor
 from botbuilder.dialogs import (
     ComponentDialog,
     DialogContext,
@@ -17,14 +19,26 @@ from botbuilder.dialogs import (
 )
 from botbuilder.schema import ActivityTypes
 
+from bot import services
 from cards.render import render, text
 from dialogs.commands import Command, recognise
+from dialogs.request import Clock, RequestDialog
+from storage.db import Database
 
 
 class MainDialog(ComponentDialog):
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        database: Database,
+        clock: Clock,
+        time_zone: zoneinfo.ZoneInfo,
+        last_gemeente: StatePropertyAccessor,
+    ) -> None:
         super().__init__(MainDialog.__name__)
-        self.add_dialog(WaterfallDialog("main", [self._dispatch]))
+        self._database = database
+        self._tz = time_zone
+        self.add_dialog(RequestDialog(database, clock, time_zone, last_gemeente))
+        self.add_dialog(WaterfallDialog("main", [self._dispatch, self._finish]))
         self.initial_dialog_id = "main"
 
     async def on_continue_dialog(self, inner_dc: DialogContext) -> DialogTurnResult:
@@ -49,16 +63,46 @@ class MainDialog(ComponentDialog):
 
     async def _dispatch(self, step: WaterfallStepContext) -> DialogTurnResult:
         command = recognise(step.context.activity.text or "")
+        if command is Command.NEW_REQUEST:
+            return await step.begin_dialog(RequestDialog.__name__)
         if command is Command.HELP:
             await send_help(step)
         elif command is Command.CANCEL:
             await step.context.send_activity(text("nothing_to_cancel"))
+        elif command in (Command.MY_REQUESTS, Command.STATUS):
+            await self._my_requests(step)
         else:
             await step.context.send_activity(text("unknown_input"))
         return await step.end_dialog()
 
+    async def _finish(self, step: WaterfallStepContext) -> DialogTurnResult:
+        return await step.end_dialog(step.result)
+
+    async def _my_requests(self, step: WaterfallStepContext) -> None:
+        sender = step.context.activity.from_property
+        aad_id = (sender.aad_object_id or sender.id) if sender else None
+        lines = await services.list_requests(self._database, aad_id or "")
+        if not lines:
+            await step.context.send_activity(text("my_requests_none"))
+            return
+        card = render(
+            "my_requests",
+            requests=[
+                {
+                    "reference": line.reference,
+                    "status": text(f"status_{line.status}"),
+                    "bevoegdheid": line.bevoegdheid,
+                    "gemeente": line.gemeente,
+                    "basisteam": line.basisteam,
+                    "submitted": line.created.astimezone(self._tz).strftime("%d-%m-%Y"),
+                    "desired": line.desired_date.strftime("%d-%m-%Y"),
+                }
+                for line in lines
+            ],
+        )
+        await step.context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))
+
 
 async def send_help(dc: DialogContext) -> None:
-    await dc.context.send_activity(
-        MessageFactory.attachment(CardFactory.adaptive_card(render("help")))
-    )
+    card = render("help")
+    await dc.context.send_activity(MessageFactory.attachment(CardFactory.adaptive_card(card)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, MetaData, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, MetaData, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -56,3 +56,85 @@ class KnowledgeEntry(Base):
     checksum: Mapped[str] = mapped_column(String(64))
     source_path: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Gemeente(Base):
+    __tablename__ = "gemeenten"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+
+
+class Basisteam(Base):
+    """A police team; district and eenheid decide who checks which report type."""
+
+    __tablename__ = "basisteams"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    district: Mapped[str] = mapped_column(Text)
+    eenheid: Mapped[str] = mapped_column(Text)
+
+
+class BasisteamGemeente(Base):
+    """Which gemeenten a basisteam serves (a large gemeente can be served by several teams)."""
+
+    __tablename__ = "basisteam_gemeenten"
+
+    basisteam_id: Mapped[str] = mapped_column(
+        ForeignKey("basisteams.id", ondelete="CASCADE"), primary_key=True
+    )
+    gemeente_id: Mapped[str] = mapped_column(
+        ForeignKey("gemeenten.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class ReferenceCounter(Base):
+    """Last issued sequence number per year for `BR-<year>-<seq>` references."""
+
+    __tablename__ = "reference_counters"
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last: Mapped[int] = mapped_column(Integer)
+
+
+class Request(Base):
+    """A request for a bestuurlijke rapportage: workflow metadata, never report content."""
+
+    __tablename__ = "requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    bevoegdheid_id: Mapped[str] = mapped_column(String(64))
+    gemeente_id: Mapped[str] = mapped_column(ForeignKey("gemeenten.id"), index=True)
+    basisteam_id: Mapped[str] = mapped_column(ForeignKey("basisteams.id"), index=True)
+    subject: Mapped[str] = mapped_column(Text)
+    criminal_investigation: Mapped[str] = mapped_column(String(16))
+    boa_route_possible: Mapped[bool] = mapped_column(Boolean)
+    boa_route_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    report_type: Mapped[str] = mapped_column(String(32))
+    desired_date: Mapped[dt.date] = mapped_column(Date)
+    answers: Mapped[dict[str, Any]]
+    requester_aad_id: Mapped[str] = mapped_column(String(64), index=True)
+    requester_name: Mapped[str] = mapped_column(Text)
+    requester_conversation: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class RequestEvent(Base):
+    """Append-only audit trail: who changed what, when, from which state to which."""
+
+    __tablename__ = "request_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    actor_aad_id: Mapped[str] = mapped_column(String(64))
+    actor_name: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    to_status: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)

@@ -6,10 +6,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.content import LoadedEntry
-from storage.models import KnowledgeEntry
+from bot.registry import RegistryFile
+from storage.models import (
+    Basisteam,
+    BasisteamGemeente,
+    Gemeente,
+    KnowledgeEntry,
+    ReferenceCounter,
+    Request,
+)
 
 
 @dataclass
@@ -53,3 +63,83 @@ async def replace_knowledge(session: AsyncSession, entries: Sequence[LoadedEntry
 
 async def knowledge_count(session: AsyncSession) -> int:
     return len((await session.execute(select(KnowledgeEntry.id))).all())
+
+
+async def replace_registry(session: AsyncSession, registry: RegistryFile) -> dict[str, int]:
+    """Upsert gemeenten and basisteams and reset which team serves which gemeente."""
+    existing_gemeenten = {g.id: g for g in (await session.execute(select(Gemeente))).scalars()}
+    for entry in registry.gemeenten:
+        row = existing_gemeenten.get(entry.id)
+        if row is None:
+            session.add(Gemeente(id=entry.id, name=entry.name))
+        else:
+            row.name = entry.name
+    existing_teams = {t.id: t for t in (await session.execute(select(Basisteam))).scalars()}
+    for eenheid, district, team in registry.teams():
+        row_team = existing_teams.get(team.id)
+        if row_team is None:
+            session.add(
+                Basisteam(id=team.id, name=team.name, district=district.name, eenheid=eenheid.name)
+            )
+        else:
+            row_team.name, row_team.district, row_team.eenheid = (
+                team.name,
+                district.name,
+                eenheid.name,
+            )
+    await session.flush()
+    await session.execute(delete(BasisteamGemeente))
+    for _, _, team in registry.teams():
+        for gemeente_id in team.gemeenten:
+            session.add(BasisteamGemeente(basisteam_id=team.id, gemeente_id=gemeente_id))
+    return {"gemeenten": len(registry.gemeenten), "basisteams": len(registry.teams())}
+
+
+async def gemeenten(session: AsyncSession) -> list[Gemeente]:
+    return list((await session.execute(select(Gemeente).order_by(Gemeente.name))).scalars())
+
+
+async def basisteams_by_gemeente(session: AsyncSession) -> dict[str, list[Basisteam]]:
+    rows = await session.execute(
+        select(BasisteamGemeente.gemeente_id, Basisteam)
+        .join(Basisteam, Basisteam.id == BasisteamGemeente.basisteam_id)
+        .order_by(Basisteam.name)
+    )
+    result: dict[str, list[Basisteam]] = {}
+    for gemeente_id, team in rows:
+        result.setdefault(gemeente_id, []).append(team)
+    return result
+
+
+async def knowledge_of_kind(session: AsyncSession, kind: str) -> list[KnowledgeEntry]:
+    statement = (
+        select(KnowledgeEntry).where(KnowledgeEntry.kind == kind).order_by(KnowledgeEntry.title)
+    )
+    return list((await session.execute(statement)).scalars())
+
+
+async def next_reference_number(session: AsyncSession, year: int) -> int:
+    """Atomically take the next number of `year` (safe with several replicas: one statement)."""
+    build = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        build(ReferenceCounter)
+        .values(year=year, last=1)
+        .on_conflict_do_update(
+            index_elements=[ReferenceCounter.year], set_={"last": ReferenceCounter.last + 1}
+        )
+        .returning(ReferenceCounter.last)
+    )
+    return int((await session.execute(statement)).scalar_one())
+
+
+async def requests_of(session: AsyncSession, requester_aad_id: str) -> list[Request]:
+    statement = (
+        select(Request)
+        .where(Request.requester_aad_id == requester_aad_id)
+        .order_by(Request.created_at.desc(), Request.id.desc())
+    )
+    return list((await session.execute(statement)).scalars())
+
+
+async def all_requests(session: AsyncSession) -> list[Request]:
+    return list((await session.execute(select(Request).order_by(Request.id))).scalars())

@@ -2,9 +2,50 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
+
+from bot.app import system_clock
 from bot.chat import ChatSession
 from bot.config import Settings
 from bot.local_channel import LocalConnector
+
+Clock = Callable[[], dt.datetime]
+
+
+class FakeClock:
+    """A clock the test moves; starts on a Monday morning in Amsterdam."""
+
+    def __init__(self, now: dt.datetime | None = None) -> None:
+        self.now = now or dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += dt.timedelta(**delta)
+
+
+class Transcript:
+    """Drive a personal chat line by line and read the bot's answers as text."""
+
+    def __init__(self, chat: ChatSession) -> None:
+        self.chat = chat
+        self.lines: list[str] = []
+
+    async def say(self, line: str) -> str:
+        replies, message = await self.chat.say(line)
+        rendered = self.chat.render(replies)
+        if message:
+            rendered.append(f"bot: {message}")
+        self.lines += [f"jij: {line}", *rendered]
+        return "\n".join(rendered)
+
+    async def run(self, *lines: str) -> str:
+        out = ""
+        for line in lines:
+            out = await self.say(line)
+        return out
 
 
 def local_settings(database_url: str, **overrides: object) -> Settings:
@@ -14,9 +55,12 @@ def local_settings(database_url: str, **overrides: object) -> Settings:
 class BotServer:
     """The real app on a loopback port; talk to it like Teams does."""
 
-    def __init__(self, settings: Settings, connector: LocalConnector) -> None:
+    def __init__(
+        self, settings: Settings, connector: LocalConnector, clock: Clock | None = None
+    ) -> None:
         self.settings = settings
         self.connector = connector
+        self.clock = clock
         self._server: object | None = None
         self._http: object | None = None
 
@@ -24,9 +68,10 @@ class BotServer:
         import aiohttp
         from aiohttp.test_utils import TestServer
 
-        from bot.app import create_app
+        from bot.app import build_components, create_app
 
-        server = TestServer(create_app(self.settings), host="127.0.0.1")
+        components = build_components(self.settings, clock=self.clock or system_clock)
+        server = TestServer(create_app(self.settings, components), host="127.0.0.1")
         await server.start_server()
         self._server = server
         self._http = aiohttp.ClientSession()

@@ -17,16 +17,16 @@ async def test_scripted_chat_answers_in_dutch_and_buttons_work_by_number(sqlite_
     await run_chat(
         local_settings(sqlite_url),
         user_name="Sanne Script",
-        stdin=io.StringIO("hallo\n1\n"),
+        stdin=io.StringIO("hallo\n2\n"),
         stdout=out,
     )
     transcript = out.getvalue().splitlines()
     assert transcript[0] == "bot: WELKOM BIJ DE RAPPORTAGEBOT"
-    assert "     [1] Wat kun je?" in transcript
+    assert "     [2] Wat kun je?" in transcript
     assert "jij: hallo" in transcript
     assert any(line.startswith("bot: Dat begrijp ik nog niet") for line in transcript)
-    # "1" pressed the welcome card's button, which sends "help" like Teams' imBack.
-    after = transcript[transcript.index("jij: 1") + 1 :]
+    # "2" pressed the welcome card's second button, which sends "help" like Teams' imBack.
+    after = transcript[transcript.index("jij: 2") + 1 :]
     assert after[0] == "bot: WAT KAN DE RAPPORTAGEBOT?"
 
 

@@ -17,6 +17,56 @@ VALIDATOR = Path(__file__).resolve().parents[3] / "shared" / "tools" / "validate
 EXAMPLES: dict[str, list[dict[str, object]]] = {
     "welcome": [{"scope": "personal"}, {"scope": "team"}, {"scope": "groupChat"}],
     "help": [{}],
+    "question": [
+        {
+            "number": 1,
+            "total": 12,
+            "text": "Welke bevoegdheid?",
+            "help": "",
+            "optional": False,
+            "options": [{"value": f"v{i}", "label": f"Keuze {i}"} for i in range(15)],
+        },
+        {
+            "number": 9,
+            "total": 12,
+            "text": 'Vraag met "quotes" en {accolades}',
+            "help": "Uitleg",
+            "optional": True,
+            "options": [],
+        },
+        {
+            "number": 3,
+            "total": 9,
+            "text": "Ja of nee?",
+            "help": "",
+            "optional": True,
+            "options": [{"value": "ja", "label": "Ja"}, {"value": "nee", "label": "Nee"}],
+        },
+    ],
+    "summary": [
+        {
+            "rows": [
+                {"key": f"k{i}", "question": f"Vraag {i} " + "x" * 200, "answer": "y" * 1000}
+                for i in range(20)
+            ]
+        },
+    ],
+    "my_requests": [
+        {
+            "requests": [
+                {
+                    "reference": f"BR-2026-{i:04d}",
+                    "status": "ingediend",
+                    "bevoegdheid": "Sluiting van een drugspand",
+                    "gemeente": "Zeist",
+                    "basisteam": "Basisteam Heuvelrug",
+                    "submitted": "23-11-2026",
+                    "desired": "15-12-2026",
+                }
+                for i in range(1, 40)
+            ]
+        },
+    ],
 }
 
 

@@ -1,0 +1,151 @@
+"""Use cases: what the bot can do, with storage passed in and no Teams types.
+
+Each use case is one unit of work: it loads, asks the domain, writes the change with its audit
+event in the same transaction, and returns plain values for the caller to present.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from bot import intake
+from bot.content import Bevoegdheid
+from bot.intake import Catalogue, Key, Option
+from bot.privacy import find_bsn
+from bot.workflow import Action, RequestStatus, Role, transition
+from storage import repositories
+from storage.db import Database
+from storage.models import Request, RequestEvent
+
+
+@dataclass(frozen=True)
+class Person:
+    """Who acts, as Teams says (never as card data says)."""
+
+    aad_object_id: str
+    name: str
+
+
+async def load_catalogue(database: Database) -> Catalogue:
+    async with database.sessions() as session:
+        entries = await repositories.knowledge_of_kind(session, "bevoegdheid")
+        gemeenten = await repositories.gemeenten(session)
+        teams = await repositories.basisteams_by_gemeente(session)
+    return Catalogue(
+        bevoegdheden=tuple(Bevoegdheid.model_validate(entry.data) for entry in entries),
+        gemeenten=tuple(Option(g.id, g.name) for g in gemeenten),
+        basisteams_by_gemeente={
+            gemeente_id: tuple(Option(t.id, t.name) for t in team_rows)
+            for gemeente_id, team_rows in teams.items()
+        },
+    )
+
+
+class IncompleteRequest(Exception):
+    """The draft misses an answer; the dialog asks it instead of submitting."""
+
+
+@dataclass(frozen=True)
+class Submitted:
+    reference: str
+    request_id: int
+
+
+async def submit(
+    database: Database,
+    *,
+    answers: dict[str, Any],
+    requester: Person,
+    conversation: dict[str, Any],
+    catalogue: Catalogue,
+    now: dt.datetime,
+) -> Submitted:
+    """Store a complete request as `ingediend` with its reference and audit event."""
+    if intake.next_question(answers, catalogue) is not None:
+        raise IncompleteRequest
+    # Defence in depth: the dialog refuses BSNs per answer; nothing carrying one is stored.
+    for value in answers.values():
+        if isinstance(value, str) and find_bsn(value):
+            raise IncompleteRequest
+    status = transition(Action.SUBMIT, RequestStatus.CONCEPT, Role.AANVRAGER)
+    checklist = intake.checklist_values(answers)
+    async with database.sessions.begin() as session:
+        number = await repositories.next_reference_number(session, now.year)
+        request = Request(
+            reference=f"BR-{now.year}-{number:04d}",
+            status=status.value,
+            version=1,
+            bevoegdheid_id=str(answers[Key.BEVOEGDHEID]),
+            gemeente_id=str(answers[Key.GEMEENTE]),
+            basisteam_id=str(answers[Key.BASISTEAM]),
+            subject=str(answers[Key.SUBJECT]),
+            criminal_investigation=str(answers[Key.INVESTIGATION]),
+            boa_route_possible=bool(answers[Key.BOA_POSSIBLE]),
+            boa_route_reason=answers.get(Key.BOA_REASON),
+            report_type=str(answers[Key.REPORT_TYPE]),
+            desired_date=dt.date.fromisoformat(str(answers[Key.DESIRED_DATE])),
+            answers=checklist,
+            requester_aad_id=requester.aad_object_id,
+            requester_name=requester.name,
+            requester_conversation=conversation,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(request)
+        await session.flush()
+        session.add(
+            RequestEvent(
+                request_id=request.id,
+                at=now,
+                actor_aad_id=requester.aad_object_id,
+                actor_name=requester.name,
+                action=Action.SUBMIT.value,
+                from_status=RequestStatus.CONCEPT.value,
+                to_status=status.value,
+            )
+        )
+    return Submitted(reference=request.reference, request_id=request.id)
+
+
+@dataclass(frozen=True)
+class RequestLine:
+    reference: str
+    status: str
+    bevoegdheid: str
+    gemeente: str
+    basisteam: str
+    report_type: str
+    created: dt.datetime
+    desired_date: dt.date
+
+
+async def list_requests(
+    database: Database, requester_aad_id: str | None = None
+) -> list[RequestLine]:
+    catalogue = await load_catalogue(database)
+    titles = {b.id: b.title for b in catalogue.bevoegdheden}
+    gemeenten = {o.value: o.label for o in catalogue.gemeenten}
+    teams = {
+        o.value: o.label for options in catalogue.basisteams_by_gemeente.values() for o in options
+    }
+    async with database.sessions() as session:
+        rows = (
+            await repositories.requests_of(session, requester_aad_id)
+            if requester_aad_id is not None
+            else await repositories.all_requests(session)
+        )
+    return [
+        RequestLine(
+            reference=row.reference,
+            status=row.status,
+            bevoegdheid=titles.get(row.bevoegdheid_id, row.bevoegdheid_id),
+            gemeente=gemeenten.get(row.gemeente_id, row.gemeente_id),
+            basisteam=teams.get(row.basisteam_id, row.basisteam_id),
+            report_type=row.report_type,
+            created=row.created_at,
+            desired_date=row.desired_date,
+        )
+        for row in rows
+    ]

@@ -1,0 +1,99 @@
+"""`python -m bot requests list [--json]` and `admin import` for operators."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.deadlines import DEFAULT_CALENDAR
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str, database: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MICROSOFT_")}
+    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{database}"
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_list_is_empty_then_shows_a_submitted_request(tmp_path: Path) -> None:
+    database = tmp_path / "cli.sqlite3"
+    assert run("migrate", database=database).returncode == 0
+    assert run("kb", "import", "knowledge", database=database).returncode == 0
+    imported = run("admin", "import", "knowledge/registry/demo.yaml", database=database)
+    assert imported.returncode == 0, imported.stderr
+    assert "8 gemeenten, 5 basisteams" in imported.stdout
+    assert json.loads(run("requests", "list", "--json", database=database).stdout) == []
+    assert "geen aanvragen" in run("requests", "list", database=database).stdout
+
+    # The chat runs on the real clock: pick a working day two months ahead.
+    desired = DEFAULT_CALENDAR.next_working_day(dt.date.today() + dt.timedelta(days=60))
+    script = "\n".join(
+        [
+            "nieuwe aanvraag",
+            "damocles",
+            "Zeist",
+            "Woning in de wijk, zaak Z-2026-17",
+            "nee",
+            "nee",
+            "eenvoudig",
+            desired.strftime("%d-%m-%Y"),
+        ]
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MICROSOFT_")}
+    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{database}"
+    from bot.content import QuestionType, bevoegdheden, load_directory
+
+    [drugspand] = [
+        b for b in bevoegdheden(load_directory(ROOT / "knowledge")) if b.id == "sluiting_drugspand"
+    ]
+    given: dict[str, object] = {}
+    answers = []
+    for question in drugspand.checklist:
+        if question.condition is not None and not question.condition.holds(given):
+            continue
+        if question.type is QuestionType.CHOICE:
+            given[question.id] = question.choices[0].value
+            answers.append("1")
+        elif question.type is QuestionType.YES_NO:
+            given[question.id] = False
+            answers.append("nee")
+        elif question.type is QuestionType.NUMBER:
+            answers.append(str(int(question.minimum or 1)))
+        elif question.type is QuestionType.DATE:
+            answers.append("15-01-2030")
+        else:
+            answers.append("Toelichting zonder namen".ljust(question.min_length or 0, "."))
+    chat = subprocess.run(
+        [sys.executable, "-m", "bot", "chat", "--user", "Cli Tester"],
+        input=script + "\n" + "\n".join(answers) + "\nindienen\n",
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert chat.returncode == 0, chat.stderr
+    assert "BR-" in chat.stdout, chat.stdout[-2000:]
+
+    [line] = json.loads(run("requests", "list", "--json", database=database).stdout)
+    assert line["status"] == "ingediend"
+    assert line["gemeente"] == "Zeist"
+    assert line["basisteam"] == "Basisteam Heuvelrug"
+    assert line["report_type"] == "eenvoudig"
+    assert line["desired_date"] == desired.isoformat()
+    table = run("requests", "list", database=database).stdout
+    assert line["reference"] in table and "ingediend" in table
