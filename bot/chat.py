@@ -133,8 +133,9 @@ class ChatSession:
             for card in reply.cards:
                 rendered = card_to_text(card)
                 lines.extend(f"bot: {_plain(line)}" for line in rendered.lines)
+                # The newest card decides what a typed number means, even without buttons.
+                self.buttons = rendered.buttons
                 if rendered.buttons:
-                    self.buttons = rendered.buttons
                     lines.extend(
                         f"     [{number}] {button.title}"
                         for number, button in enumerate(rendered.buttons, start=1)

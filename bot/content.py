@@ -109,7 +109,7 @@ class Bevoegdheid(_Strict):
     title: str = Field(min_length=5, max_length=120)
     synonyms: list[str] = Field(default_factory=list)
     legal_basis: str = Field(min_length=3)
-    competent_body: str = Field(min_length=3)
+    competent_body: str = Field(min_length=2)
     applies_when: str = Field(min_length=20)
     steps: list[str] = Field(min_length=2)
     pitfalls: list[str] = Field(default_factory=list)

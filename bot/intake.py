@@ -115,7 +115,7 @@ REPORT_TYPE_OPTIONS = (
 
 def bevoegdheid_options(bevoegdheden: tuple[Bevoegdheid, ...]) -> tuple[Option, ...]:
     return tuple(
-        Option(b.id, f"{b.title} ({b.legal_basis})", (*b.synonyms, b.legal_basis, b.id))
+        Option(b.id, f"{b.title} ({b.legal_basis})", (b.title, *b.synonyms, b.legal_basis, b.id))
         for b in bevoegdheden
     )
 
