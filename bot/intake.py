@@ -209,9 +209,18 @@ def next_question(answers: dict[str, Any], catalogue: Catalogue) -> Question | N
 
 
 def prune(answers: dict[str, Any], catalogue: Catalogue) -> dict[str, Any]:
-    """Drop answers to questions that no longer apply (e.g. after changing an earlier answer)."""
-    applicable = {q.key for q in questions(answers, catalogue)}
-    kept = {k: v for k, v in answers.items() if k in applicable}
+    """Drop answers that no longer fit after an earlier answer changed: questions that no longer
+    apply, and choices no longer offered (another gemeente has other basisteams)."""
+    applicable = {q.key: q for q in questions(answers, catalogue)}
+    kept = {
+        k: v
+        for k, v in answers.items()
+        if k in applicable
+        and (
+            applicable[k].kind is not QuestionType.CHOICE
+            or any(o.value == v for o in applicable[k].options)
+        )
+    }
     # Conditions may chain: repeat until stable.
     return kept if kept == answers else prune(kept, catalogue)
 

@@ -380,6 +380,22 @@ async def test_edit_an_answer_from_the_summary(harness: Harness) -> None:
     assert request.subject == "Ander onderwerp, zaak Z-2026-18"
 
 
+async def test_changing_the_gemeente_asks_the_basisteam_again(harness: Harness) -> None:
+    t = harness.transcript()
+    out = await t.run("nieuwe aanvraag", "damocles", "Utrecht", "west")
+    await t.run(SUBJECT, "nee", "nee", "eenvoudig", "15-12-2026")
+    await answer_checklist(t, content()["sluiting_drugspand"])
+    out = await t.say("wijzig 2")
+    assert "Voor welke gemeente" in out
+    out = await t.say("Zeist")
+    # Utrecht-West does not serve Zeist: the only team that does is filled in instead.
+    assert "Basisteam Heuvelrug is de enige keuze" in out
+    assert "Utrecht-West" not in out
+    await t.say("indienen")
+    [request] = await harness.requests()
+    assert (request.gemeente_id, request.basisteam_id) == ("zeist", "heuvelrug")
+
+
 async def test_a_draft_survives_a_restart_and_is_offered_to_continue(
     database_url: str, connector: LocalConnector
 ) -> None:
