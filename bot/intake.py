@@ -20,7 +20,7 @@ from typing import Any
 from bot.content import Bevoegdheid, ChecklistQuestion, QuestionType
 from bot.deadlines import DEFAULT_CALENDAR, WorkingCalendar
 from bot.dutch_dates import parse_dutch_date
-from bot.privacy import check_free_text
+from bot.privacy import check_free_text, find_bsn
 from bot.textnorm import normalise, tokens
 from bot.workflow import ReportType
 
@@ -237,6 +237,9 @@ def understand(
 ) -> Outcome:
     """Turn what the user typed (or the button they pressed) into a stored value."""
     text = raw.strip()
+    if find_bsn(text) is not None:
+        # Whatever the question: a number question without a maximum would otherwise keep it.
+        return Rejected("text_bsn")
     if not question.required and normalise(text) in SKIP_WORDS:
         return Accepted(None, "—")
     if question.kind is QuestionType.CHOICE:

@@ -171,3 +171,11 @@ def test_dates_must_be_future_working_days(typed: str, code: str) -> None:
 def test_an_accepted_date_tells_the_working_days() -> None:
     outcome = understand(Question("d", QuestionType.DATE, text="?"), "15 december", today=TODAY)
     assert outcome == Accepted("2026-12-15", "15-12-2026", {"working_days": 16})
+
+
+@pytest.mark.parametrize("kind", list(QuestionType))
+def test_a_bsn_is_refused_for_every_kind_of_question(kind: QuestionType) -> None:
+    options = GEMEENTEN if kind is QuestionType.CHOICE else ()
+    question = Question("q", kind, text="?", options=options, required=False)
+    outcome = understand(question, "123456782", today=TODAY)
+    assert outcome == Rejected("text_bsn")
