@@ -6,11 +6,18 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 from aiohttp import web
 
 from bot.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+T = TypeVar("T")
 
 
 def _configure_logging(settings: Settings, quiet: bool = False) -> None:
@@ -49,9 +56,20 @@ def _serve(settings: Settings) -> None:
     )
 
 
+async def _in_transaction(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """One unit of work for a CLI command: its own engine, one transaction, disposed after."""
+    from storage.db import Database
+
+    database = Database.connect(settings.database_url)
+    try:
+        async with database.sessions.begin() as session:
+            return await work(session)
+    finally:
+        await database.dispose()
+
+
 async def _kb_import(settings: Settings, root: Path) -> int:
     from bot.content import ContentError, load_directory
-    from storage.db import Database
     from storage.repositories import replace_knowledge
 
     try:
@@ -59,12 +77,7 @@ async def _kb_import(settings: Settings, root: Path) -> int:
     except ContentError as error:
         print(error, file=sys.stderr)
         return 1
-    database = Database.connect(settings.database_url)
-    try:
-        async with database.sessions.begin() as session:
-            report = await replace_knowledge(session, entries)
-    finally:
-        await database.dispose()
+    report = await _in_transaction(settings, lambda session: replace_knowledge(session, entries))
     print(
         f"kennisbank: {len(report.created)} nieuw, {len(report.updated)} gewijzigd, "
         f"{len(report.unchanged)} ongewijzigd, {len(report.removed)} verwijderd"
@@ -82,7 +95,6 @@ async def _kb_import(settings: Settings, root: Path) -> int:
 async def _admin_import(settings: Settings, path: Path) -> int:
     from bot.content import ContentError
     from bot.registry import load_registry
-    from storage.db import Database
     from storage.repositories import replace_registry
 
     try:
@@ -90,12 +102,7 @@ async def _admin_import(settings: Settings, path: Path) -> int:
     except ContentError as error:
         print(error, file=sys.stderr)
         return 1
-    database = Database.connect(settings.database_url)
-    try:
-        async with database.sessions.begin() as session:
-            counts = await replace_registry(session, registry)
-    finally:
-        await database.dispose()
+    counts = await _in_transaction(settings, lambda session: replace_registry(session, registry))
     print(f"register: {counts['gemeenten']} gemeenten, {counts['basisteams']} basisteams")
     return 0
 

@@ -14,11 +14,12 @@ from bot.deadlines import DEFAULT_CALENDAR
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(*args: str, database: Path) -> subprocess.CompletedProcess[str]:
+def run(*args: str, database: Path, stdin: str = "") -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MICROSOFT_")}
     env["DATABASE_URL"] = f"sqlite+aiosqlite:///{database}"
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
+        input=stdin,
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -52,8 +53,6 @@ def test_list_is_empty_then_shows_a_submitted_request(tmp_path: Path) -> None:
             desired.strftime("%d-%m-%Y"),
         ]
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MICROSOFT_")}
-    env["DATABASE_URL"] = f"sqlite+aiosqlite:///{database}"
     from bot.content import QuestionType, bevoegdheden, load_directory
 
     [drugspand] = [
@@ -76,15 +75,12 @@ def test_list_is_empty_then_shows_a_submitted_request(tmp_path: Path) -> None:
             answers.append("15-01-2030")
         else:
             answers.append("Toelichting zonder namen".ljust(question.min_length or 0, "."))
-    chat = subprocess.run(
-        [sys.executable, "-m", "bot", "chat", "--user", "Cli Tester"],
-        input=script + "\n" + "\n".join(answers) + "\nindienen\n",
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    chat = run(
+        "chat",
+        "--user",
+        "Cli Tester",
+        database=database,
+        stdin=script + "\n" + "\n".join(answers) + "\nindienen\n",
     )
     assert chat.returncode == 0, chat.stderr
     assert "BR-" in chat.stdout, chat.stdout[-2000:]
