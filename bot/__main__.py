@@ -103,7 +103,25 @@ async def _admin_import(settings: Settings, path: Path) -> int:
         print(error, file=sys.stderr)
         return 1
     counts = await _in_transaction(settings, lambda session: replace_registry(session, registry))
-    print(f"register: {counts['gemeenten']} gemeenten, {counts['basisteams']} basisteams")
+    print(
+        f"register: {counts['gemeenten']} gemeenten, {counts['basisteams']} basisteams, "
+        f"{counts['personen']} personen"
+    )
+    return 0
+
+
+async def _admin_export(settings: Settings, path: Path | None) -> int:
+    import yaml
+
+    from storage.repositories import export_registry
+
+    registry = await _in_transaction(settings, export_registry)
+    text = yaml.safe_dump(registry, sort_keys=False, allow_unicode=True)
+    if path is None:
+        print(text, end="")
+        return 0
+    await asyncio.to_thread(path.write_text, text, encoding="utf-8")
+    print(f"register geschreven naar {path}")
     return 0
 
 
@@ -166,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
     admin_import = admin_commands.add_parser("import", help="validate and load a registry YAML")
     admin_import.add_argument("path", type=Path)
+    admin_export = admin_commands.add_parser("export", help="write the stored registry as YAML")
+    admin_export.add_argument("path", type=Path, nargs="?", help="file (default: stdout)")
     requests = commands.add_parser("requests", help="stored requests")
     requests_commands = requests.add_subparsers(dest="requests_command", required=True)
     requests_list = requests_commands.add_parser("list", help="list every request")
@@ -200,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "kb":
         return asyncio.run(_kb_import(settings, args.root))
+    if args.command == "admin" and args.admin_command == "export":
+        return asyncio.run(_admin_export(settings, args.path))
     if args.command == "admin":
         return asyncio.run(_admin_import(settings, args.path))
     if args.command == "requests":

@@ -6,6 +6,7 @@ the place at fault instead of producing a request nobody can route.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 
 import yaml
@@ -39,9 +40,41 @@ class EenheidEntry(_Strict):
     districts: list[DistrictEntry] = Field(min_length=1)
 
 
+class RegistryRole(StrEnum):
+    """Stored role codes; scoped to a basisteam or gemeente where the role is local."""
+
+    COORDINATOR = "coordinator"
+    GEMEENTELIJK_AANSPREEKPUNT = "gemeentelijk_aanspreekpunt"
+    EXPERT = "expert"
+    BEHEERDER = "beheerder"
+
+
+class PersonEntry(_Strict):
+    """Someone with a role, identified by their Entra (AAD) object id as Teams reports it."""
+
+    aad_object_id: str = Field(
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    )
+    name: str = Field(min_length=2)
+    email: str = Field(default="", pattern=r"^$|^[^@\s]+@[^@\s]+$")
+    coordinator_of: list[Code] = Field(default_factory=list)
+    aanspreekpunt_of: list[Code] = Field(default_factory=list)
+    expert: bool = False
+    beheerder: bool = False
+
+    def roles(self) -> list[tuple[RegistryRole, str]]:
+        return [
+            *((RegistryRole.COORDINATOR, team) for team in self.coordinator_of),
+            *((RegistryRole.GEMEENTELIJK_AANSPREEKPUNT, g) for g in self.aanspreekpunt_of),
+            *([(RegistryRole.EXPERT, "")] if self.expert else []),
+            *([(RegistryRole.BEHEERDER, "")] if self.beheerder else []),
+        ]
+
+
 class RegistryFile(_Strict):
     eenheden: list[EenheidEntry] = Field(min_length=1)
     gemeenten: list[GemeenteEntry] = Field(min_length=1)
+    people: list[PersonEntry] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _consistent(self) -> RegistryFile:
@@ -59,6 +92,21 @@ class RegistryFile(_Strict):
         unserved = set(gemeenten) - served
         if unserved:
             raise ValueError(f"gemeenten without a basisteam: {sorted(unserved)}")
+        ids = [person.aad_object_id for person in self.people]
+        if len(set(ids)) != len(ids):
+            raise ValueError("people: an aad_object_id is used twice")
+        team_ids = {t.id for t in teams}
+        for person in self.people:
+            if set(person.coordinator_of) - team_ids:
+                raise ValueError(
+                    f"{person.name}: coordinator_of names unknown basisteams "
+                    f"{sorted(set(person.coordinator_of) - team_ids)}"
+                )
+            if set(person.aanspreekpunt_of) - set(gemeenten):
+                raise ValueError(
+                    f"{person.name}: aanspreekpunt_of names unknown gemeenten "
+                    f"{sorted(set(person.aanspreekpunt_of) - set(gemeenten))}"
+                )
         return self
 
     def teams(self) -> list[tuple[EenheidEntry, DistrictEntry, BasisteamEntry]]:

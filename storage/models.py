@@ -5,7 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, MetaData, String, Text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -138,3 +149,27 @@ class RequestEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
     to_status: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class Person(Base):
+    """Someone with a role in the process, by Entra (AAD) object id; name and e-mail for display."""
+
+    __tablename__ = "people"
+
+    aad_object_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    email: Mapped[str] = mapped_column(Text, default="")
+
+
+class PersonRole(Base):
+    """A role and where it applies: coordinator of a basisteam, aanspreekpunt of a gemeente, or
+    a role without a scope (expert, beheerder: scope '')."""
+
+    __tablename__ = "person_roles"
+    __table_args__ = (Index("ix_person_roles_role_scope", "role", "scope"),)
+
+    aad_object_id: Mapped[str] = mapped_column(
+        ForeignKey("people.aad_object_id", ondelete="CASCADE"), primary_key=True
+    )
+    role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(64), primary_key=True, default="")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -17,6 +18,8 @@ from storage.models import (
     BasisteamGemeente,
     Gemeente,
     KnowledgeEntry,
+    Person,
+    PersonRole,
     ReferenceCounter,
     Request,
 )
@@ -92,7 +95,92 @@ async def replace_registry(session: AsyncSession, registry: RegistryFile) -> dic
     for _, _, team in registry.teams():
         for gemeente_id in team.gemeenten:
             session.add(BasisteamGemeente(basisteam_id=team.id, gemeente_id=gemeente_id))
-    return {"gemeenten": len(registry.gemeenten), "basisteams": len(registry.teams())}
+    # The file is the source of truth for who holds which role.
+    existing_people = {
+        p.aad_object_id: p for p in (await session.execute(select(Person))).scalars()
+    }
+    await session.execute(delete(PersonRole))
+    for person_entry in registry.people:
+        person = existing_people.get(person_entry.aad_object_id)
+        if person is None:
+            session.add(
+                Person(
+                    aad_object_id=person_entry.aad_object_id,
+                    name=person_entry.name,
+                    email=person_entry.email,
+                )
+            )
+        else:
+            person.name, person.email = person_entry.name, person_entry.email
+    await session.flush()
+    for person_entry in registry.people:
+        for role, scope in person_entry.roles():
+            session.add(
+                PersonRole(aad_object_id=person_entry.aad_object_id, role=role.value, scope=scope)
+            )
+    return {
+        "gemeenten": len(registry.gemeenten),
+        "basisteams": len(registry.teams()),
+        "personen": len(registry.people),
+    }
+
+
+async def export_registry(session: AsyncSession) -> dict[str, Any]:
+    """The stored registry in the file's shape, so `admin export` output can be imported again."""
+    teams = list((await session.execute(select(Basisteam).order_by(Basisteam.id))).scalars())
+    links = (await session.execute(select(BasisteamGemeente))).scalars().all()
+    served: dict[str, list[str]] = {}
+    for link in links:
+        served.setdefault(link.basisteam_id, []).append(link.gemeente_id)
+    eenheden: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for team in teams:
+        eenheden.setdefault(team.eenheid, {}).setdefault(team.district, []).append(
+            {"id": team.id, "name": team.name, "gemeenten": sorted(served.get(team.id, []))}
+        )
+    roles: dict[str, list[PersonRole]] = {}
+    for role in (await session.execute(select(PersonRole))).scalars():
+        roles.setdefault(role.aad_object_id, []).append(role)
+    people = []
+    for person in (await session.execute(select(Person).order_by(Person.name))).scalars():
+        held = roles.get(person.aad_object_id, [])
+        entry: dict[str, Any] = {"aad_object_id": person.aad_object_id, "name": person.name}
+        if person.email:
+            entry["email"] = person.email
+        for key, code in (
+            ("coordinator_of", "coordinator"),
+            ("aanspreekpunt_of", "gemeentelijk_aanspreekpunt"),
+        ):
+            scopes = sorted(r.scope for r in held if r.role == code)
+            if scopes:
+                entry[key] = scopes
+        for flag in ("expert", "beheerder"):
+            if any(r.role == flag for r in held):
+                entry[flag] = True
+        people.append(entry)
+    return {
+        "eenheden": [
+            {
+                "name": eenheid,
+                "districts": [
+                    {"name": district, "basisteams": members}
+                    for district, members in sorted(districts.items())
+                ],
+            }
+            for eenheid, districts in sorted(eenheden.items())
+        ],
+        "gemeenten": [{"id": g.id, "name": g.name} for g in await gemeenten(session)],
+        "people": people,
+    }
+
+
+async def people_with_role(session: AsyncSession, role: str, scope: str = "") -> list[Person]:
+    statement = (
+        select(Person)
+        .join(PersonRole, PersonRole.aad_object_id == Person.aad_object_id)
+        .where(PersonRole.role == role, PersonRole.scope == scope)
+        .order_by(Person.name)
+    )
+    return list((await session.execute(statement)).scalars())
 
 
 async def gemeenten(session: AsyncSession) -> list[Gemeente]:

@@ -35,7 +35,7 @@ def test_list_is_empty_then_shows_a_submitted_request(tmp_path: Path) -> None:
     assert run("kb", "import", "knowledge", database=database).returncode == 0
     imported = run("admin", "import", "knowledge/registry/demo.yaml", database=database)
     assert imported.returncode == 0, imported.stderr
-    assert "8 gemeenten, 5 basisteams" in imported.stdout
+    assert "8 gemeenten, 5 basisteams, 6 personen" in imported.stdout
     assert json.loads(run("requests", "list", "--json", database=database).stdout) == []
     assert "geen aanvragen" in run("requests", "list", database=database).stdout
 
@@ -93,3 +93,35 @@ def test_list_is_empty_then_shows_a_submitted_request(tmp_path: Path) -> None:
     assert line["desired_date"] == desired.isoformat()
     table = run("requests", "list", database=database).stdout
     assert line["reference"] in table and "ingediend" in table
+
+
+def test_registry_export_can_be_imported_again_unchanged(tmp_path: Path) -> None:
+    from bot.registry import load_registry
+
+    database = tmp_path / "registry.sqlite3"
+    assert run("migrate", database=database).returncode == 0
+    assert run("admin", "import", "knowledge/registry/demo.yaml", database=database).returncode == 0
+    exported = tmp_path / "export.yaml"
+    result = run("admin", "export", str(exported), database=database)
+    assert result.returncode == 0, result.stderr
+
+    def canonical(path: Path) -> dict[str, object]:
+        registry = load_registry(path)
+        return {
+            "teams": sorted(
+                (e.name, d.name, t.id, t.name, tuple(sorted(t.gemeenten)))
+                for e, d, t in registry.teams()
+            ),
+            "gemeenten": sorted((g.id, g.name) for g in registry.gemeenten),
+            "people": sorted(
+                (p.aad_object_id, p.name, p.email, tuple(sorted(p.roles())))
+                for p in registry.people
+            ),
+        }
+
+    assert canonical(exported) == canonical(ROOT / "knowledge/registry/demo.yaml")
+    # Importing the export changes nothing either.
+    assert run("admin", "import", str(exported), database=database).returncode == 0
+    again = tmp_path / "again.yaml"
+    run("admin", "export", str(again), database=database)
+    assert again.read_text() == exported.read_text()
