@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -84,33 +85,50 @@ Outcome = Accepted | Rejected
 
 @dataclass(frozen=True)
 class Catalogue:
-    """What the questions choose from; loaded by the caller (registry, content)."""
+    """What the questions choose from; loaded by the caller (registry, content), with the Dutch
+    labels of the fixed options ("<group>.<code>" → label) from the message catalogue."""
 
     bevoegdheden: tuple[Bevoegdheid, ...]
     gemeenten: tuple[Option, ...]
     basisteams_by_gemeente: dict[str, tuple[Option, ...]]
+    labels: Mapping[str, str] = field(default_factory=dict)
 
     def bevoegdheid(self, bevoegdheid_id: str | None) -> Bevoegdheid | None:
         return next((b for b in self.bevoegdheden if b.id == bevoegdheid_id), None)
 
 
-YES_NO = (
-    Option("ja", "Ja", ("j", "yes", "klopt", "jazeker", "wel")),
-    Option("nee", "Nee", ("n", "no", "niet", "neen")),
-)
-INVESTIGATION_OPTIONS = (
-    *YES_NO,
-    Option("onbekend", "Weet ik niet", ("onbekend", "weet niet", "geen idee", "misschien")),
-)
-REPORT_TYPE_OPTIONS = (
-    Option(ReportType.EENVOUDIG.value, "Eenvoudig / veelvoorkomend", ("eenvoudig",)),
-    Option(ReportType.COMPLEX_SPOEDEISEND.value, "Complex / spoedeisend", ("complex", "spoed")),
-    Option(
-        ReportType.ZEER_COMPLEX_INNOVATIEF.value,
-        "Zeer complex / innovatief",
-        ("zeer complex", "innovatief"),
+# The codes of the fixed choices and the words people type for them. Their Dutch labels are
+# presentation and come in through Catalogue.labels.
+YES_NO_WORDS: dict[str, tuple[str, ...]] = {
+    "ja": ("ja", "j", "yes", "klopt", "jazeker", "wel"),
+    "nee": ("nee", "n", "no", "niet", "neen"),
+}
+INVESTIGATION_WORDS: dict[str, tuple[str, ...]] = {
+    **YES_NO_WORDS,
+    "onbekend": ("onbekend", "weet niet", "weet ik niet", "geen idee", "misschien"),
+}
+REPORT_TYPE_WORDS: dict[str, tuple[str, ...]] = {
+    ReportType.EENVOUDIG.value: ("eenvoudig", "veelvoorkomend"),
+    ReportType.COMPLEX_SPOEDEISEND.value: (
+        "complex",
+        "spoed",
+        "spoedeisend",
+        "complex spoedeisend",
     ),
-)
+    ReportType.ZEER_COMPLEX_INNOVATIEF.value: ("zeer complex", "innovatief"),
+}
+FIXED_CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
+    "yes_no": YES_NO_WORDS,
+    "strafrechtelijk_onderzoek": INVESTIGATION_WORDS,
+    "rapportagetype": REPORT_TYPE_WORDS,
+}
+
+
+def fixed_options(group: str, labels: Mapping[str, str]) -> tuple[Option, ...]:
+    return tuple(
+        Option(code, labels.get(f"{group}.{code}", code), words)
+        for code, words in FIXED_CHOICES[group].items()
+    )
 
 
 def bevoegdheid_options(bevoegdheden: tuple[Bevoegdheid, ...]) -> tuple[Option, ...]:
@@ -122,6 +140,7 @@ def bevoegdheid_options(bevoegdheden: tuple[Bevoegdheid, ...]) -> tuple[Option, 
 
 def questions(answers: dict[str, Any], catalogue: Catalogue) -> list[Question]:
     """Every question that applies given the answers so far, in the order they are asked."""
+    yes_no = fixed_options("yes_no", catalogue.labels)
     result = [
         Question(
             Key.BEVOEGDHEID,
@@ -149,9 +168,11 @@ def questions(answers: dict[str, Any], catalogue: Catalogue) -> list[Question]:
             Key.INVESTIGATION,
             QuestionType.CHOICE,
             text_key="q_strafrechtelijk_onderzoek",
-            options=INVESTIGATION_OPTIONS,
+            options=fixed_options("strafrechtelijk_onderzoek", catalogue.labels),
         ),
-        Question(Key.BOA_POSSIBLE, QuestionType.YES_NO, text_key="q_boa_route_mogelijk"),
+        Question(
+            Key.BOA_POSSIBLE, QuestionType.YES_NO, text_key="q_boa_route_mogelijk", options=yes_no
+        ),
     ]
     if answers.get(Key.BOA_POSSIBLE) is True:
         result.append(
@@ -168,7 +189,7 @@ def questions(answers: dict[str, Any], catalogue: Catalogue) -> list[Question]:
             Key.REPORT_TYPE,
             QuestionType.CHOICE,
             text_key="q_rapportagetype",
-            options=REPORT_TYPE_OPTIONS,
+            options=fixed_options("rapportagetype", catalogue.labels),
         ),
         Question(Key.DESIRED_DATE, QuestionType.DATE, text_key="q_gewenste_datum"),
     ]
@@ -177,7 +198,7 @@ def questions(answers: dict[str, Any], catalogue: Catalogue) -> list[Question]:
         checklist_answers = checklist_values(answers)
         for item in bevoegdheid.checklist:
             if item.condition is None or item.condition.holds(checklist_answers):
-                result.append(_from_checklist(item))
+                result.append(_from_checklist(item, yes_no))
     return result
 
 
@@ -189,13 +210,14 @@ def checklist_values(answers: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _from_checklist(item: ChecklistQuestion) -> Question:
+def _from_checklist(item: ChecklistQuestion, yes_no: tuple[Option, ...]) -> Question:
+    options = tuple(Option(c.value, c.label) for c in item.choices)
     return Question(
         key=CHECKLIST_PREFIX + item.id,
         kind=item.type,
         text=item.text,
         help=item.help,
-        options=tuple(Option(c.value, c.label) for c in item.choices),
+        options=yes_no if item.type is QuestionType.YES_NO else options,
         required=item.required,
         min_length=item.min_length,
         max_length=item.max_length,
@@ -245,7 +267,7 @@ def understand(
     if question.kind is QuestionType.CHOICE:
         return _choice(question.options, text)
     if question.kind is QuestionType.YES_NO:
-        outcome = _choice(YES_NO, text)
+        outcome = _choice(question.options or fixed_options("yes_no", {}), text)
         if isinstance(outcome, Accepted):
             return Accepted(outcome.value == "ja", outcome.display)
         return Rejected("yes_no")
@@ -341,7 +363,8 @@ def display(question: Question, value: Any) -> str:
     if value is None:
         return "—"
     if question.kind is QuestionType.YES_NO:
-        return "Ja" if value else "Nee"
+        code = "ja" if value else "nee"
+        return next((o.label for o in question.options if o.value == code), code)
     if question.options:
         return next((o.label for o in question.options if o.value == value), str(value))
     if question.kind is QuestionType.DATE:

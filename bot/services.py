@@ -15,6 +15,7 @@ from bot.content import Bevoegdheid
 from bot.intake import Catalogue, Key, Option
 from bot.privacy import find_bsn
 from bot.workflow import Action, RequestStatus, Role, transition
+from cards.render import text
 from storage import repositories
 from storage.db import Database
 from storage.models import Request, RequestEvent
@@ -28,12 +29,22 @@ class Person:
     name: str
 
 
+def option_labels() -> dict[str, str]:
+    """Dutch labels of the fixed choices, from the message catalogue."""
+    return {
+        f"{group}.{code}": text(f"option_{group}_{code}")
+        for group, codes in intake.FIXED_CHOICES.items()
+        for code in codes
+    }
+
+
 async def load_catalogue(database: Database) -> Catalogue:
     async with database.sessions() as session:
         entries = await repositories.knowledge_of_kind(session, "bevoegdheid")
         gemeenten = await repositories.gemeenten(session)
         teams = await repositories.basisteams_by_gemeente(session)
     return Catalogue(
+        labels=option_labels(),
         bevoegdheden=tuple(Bevoegdheid.model_validate(entry.data) for entry in entries),
         gemeenten=tuple(Option(g.id, g.name) for g in gemeenten),
         basisteams_by_gemeente={

@@ -8,16 +8,24 @@ import pytest
 
 from bot.content import QuestionType
 from bot.intake import (
-    INVESTIGATION_OPTIONS,
-    REPORT_TYPE_OPTIONS,
     Accepted,
     Option,
     Question,
     Rejected,
+    fixed_options,
     understand,
 )
 
 TODAY = dt.date(2026, 11, 23)
+# The labels the message catalogue gives these options (cards/messages.yaml).
+LABELS = {
+    "strafrechtelijk_onderzoek.onbekend": "Weet ik niet",
+    "rapportagetype.eenvoudig": "Eenvoudig / veelvoorkomend",
+    "rapportagetype.complex_spoedeisend": "Complex / spoedeisend",
+    "rapportagetype.zeer_complex_innovatief": "Zeer complex / innovatief",
+}
+INVESTIGATION_OPTIONS = fixed_options("strafrechtelijk_onderzoek", LABELS)
+REPORT_TYPE_OPTIONS = fixed_options("rapportagetype", LABELS)
 GEMEENTEN = (
     Option("utrecht", "Utrecht"),
     Option("utrechtse_heuvelrug", "Utrechtse Heuvelrug"),
