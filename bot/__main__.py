@@ -143,6 +143,7 @@ async def _requests_list(settings: Settings, as_json: bool) -> int:
                     {
                         "reference": line.reference,
                         "status": line.status,
+                        "holds_the_ball": list(line.ball),
                         "bevoegdheid": line.bevoegdheid,
                         "gemeente": line.gemeente,
                         "basisteam": line.basisteam,
@@ -169,6 +170,48 @@ async def _requests_list(settings: Settings, as_json: bool) -> int:
     return 0
 
 
+async def _requests_show(settings: Settings, reference: str) -> int:
+    from bot.services import show_request
+    from storage.db import Database
+
+    database = Database.connect(settings.database_url)
+    try:
+        detail = await show_request(database, reference)
+    finally:
+        await database.dispose()
+    if detail is None:
+        print(f"geen aanvraag met kenmerk {reference}", file=sys.stderr)
+        return 1
+    line = detail.line
+    local = settings.tz
+    print(f"{line.reference}  status: {line.status}  aan zet: {', '.join(line.ball) or '-'}")
+    for label, value in (
+        ("bevoegdheid", line.bevoegdheid),
+        ("gemeente", line.gemeente),
+        ("basisteam", line.basisteam),
+        ("type", line.report_type),
+        ("onderwerp", detail.subject),
+        ("strafrechtelijk onderzoek", detail.criminal_investigation),
+        ("boa-route mogelijk", "ja" if detail.boa_route_possible else "nee"),
+        ("reden toch BR", detail.boa_route_reason or "-"),
+        ("aanvrager", detail.requester),
+        ("aangemaakt", f"{line.created.astimezone(local):%Y-%m-%d %H:%M}"),
+        ("gewenste datum", f"{line.desired_date:%Y-%m-%d}"),
+    ):
+        print(f"  {label + ':':<27} {value}")
+    print("  checklist:")
+    for key, value in detail.answers.items():
+        print(f"    {key}: {value}")
+    print("  audit:")
+    for event in detail.audit:
+        print(
+            f"    {event.at.astimezone(local):%Y-%m-%d %H:%M}  {event.actor}  {event.action}  "
+            f"{event.from_status or '-'} -> {event.to_status}"
+            + (f"  ({event.reason})" if event.reason else "")
+        )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rapportagebot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -190,6 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     requests_commands = requests.add_subparsers(dest="requests_command", required=True)
     requests_list = requests_commands.add_parser("list", help="list every request")
     requests_list.add_argument("--json", action="store_true", help="machine-readable output")
+    requests_show = requests_commands.add_parser("show", help="one request with its audit trail")
+    requests_show.add_argument("reference", help="e.g. BR-2026-0001")
     args = parser.parse_args(argv)
 
     try:
@@ -224,6 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_admin_export(settings, args.path))
     if args.command == "admin":
         return asyncio.run(_admin_import(settings, args.path))
+    if args.command == "requests" and args.requests_command == "show":
+        return asyncio.run(_requests_show(settings, args.reference))
     if args.command == "requests":
         return asyncio.run(_requests_list(settings, args.json))
     if args.command == "chat":

@@ -14,7 +14,7 @@ from bot import intake
 from bot.content import Bevoegdheid
 from bot.intake import Catalogue, Key, Option
 from bot.privacy import find_bsn
-from bot.workflow import Action, RequestStatus, Role, transition
+from bot.workflow import Action, RequestStatus, Role, holds_the_ball, transition
 from cards.render import text
 from storage import repositories
 from storage.db import Database
@@ -124,6 +124,7 @@ async def submit(
 class RequestLine:
     reference: str
     status: str
+    ball: tuple[str, ...]
     bevoegdheid: str
     gemeente: str
     basisteam: str
@@ -135,22 +136,28 @@ class RequestLine:
 async def list_requests(
     database: Database, requester_aad_id: str | None = None
 ) -> list[RequestLine]:
-    catalogue = await load_catalogue(database)
-    titles = {b.id: b.title for b in catalogue.bevoegdheden}
-    gemeenten = {o.value: o.label for o in catalogue.gemeenten}
-    teams = {
-        o.value: o.label for options in catalogue.basisteams_by_gemeente.values() for o in options
-    }
     async with database.sessions() as session:
         rows = (
             await repositories.requests_of(session, requester_aad_id)
             if requester_aad_id is not None
             else await repositories.all_requests(session)
         )
+    return await _lines(database, rows)
+
+
+async def _lines(database: Database, rows: list[Request]) -> list[RequestLine]:
+    """Requests as people read them: names instead of codes, and whose move it is."""
+    catalogue = await load_catalogue(database)
+    titles = {b.id: b.title for b in catalogue.bevoegdheden}
+    gemeenten = {o.value: o.label for o in catalogue.gemeenten}
+    teams = {
+        o.value: o.label for options in catalogue.basisteams_by_gemeente.values() for o in options
+    }
     return [
         RequestLine(
             reference=row.reference,
             status=row.status,
+            ball=tuple(sorted(holds_the_ball(RequestStatus(row.status)))),
             bevoegdheid=titles.get(row.bevoegdheid_id, row.bevoegdheid_id),
             gemeente=gemeenten.get(row.gemeente_id, row.gemeente_id),
             basisteam=teams.get(row.basisteam_id, row.basisteam_id),
@@ -160,3 +167,48 @@ async def list_requests(
         )
         for row in rows
     ]
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    at: dt.datetime
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class RequestDetail:
+    line: RequestLine
+    subject: str
+    criminal_investigation: str
+    boa_route_possible: bool
+    boa_route_reason: str | None
+    answers: dict[str, Any]
+    requester: str
+    audit: list[AuditLine]
+
+
+async def show_request(database: Database, reference: str) -> RequestDetail | None:
+    """One request with its audit trail, for operators (`python -m bot requests show`)."""
+    async with database.sessions() as session:
+        row = await repositories.request_by_reference(session, reference)
+        if row is None:
+            return None
+        events = await repositories.events_of(session, row.id)
+    [line] = await _lines(database, [row])
+    return RequestDetail(
+        line=line,
+        subject=row.subject,
+        criminal_investigation=row.criminal_investigation,
+        boa_route_possible=row.boa_route_possible,
+        boa_route_reason=row.boa_route_reason,
+        answers=dict(row.answers),
+        requester=row.requester_name,
+        audit=[
+            AuditLine(e.at, e.actor_name, e.action, e.from_status, e.to_status, e.reason)
+            for e in events
+        ],
+    )

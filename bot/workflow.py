@@ -222,3 +222,17 @@ def transition(
         if candidate.action is action:
             return candidate.target
     raise TransitionRefused(action, status, role, options)
+
+
+# Steps any party may always take (withdrawing, the bot's expiry) do not say whose turn it is.
+_NOT_THE_BALL = frozenset({Action.WITHDRAW, Action.EXPIRE})
+
+
+def holds_the_ball(status: RequestStatus) -> frozenset[Role]:
+    """Whose move it is: the roles that can take the next step of the process."""
+    return frozenset(
+        role
+        for t in TRANSITIONS
+        if t.source is status and t.action not in _NOT_THE_BALL
+        for role in t.roles
+    )

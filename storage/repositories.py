@@ -22,6 +22,7 @@ from storage.models import (
     PersonRole,
     ReferenceCounter,
     Request,
+    RequestEvent,
 )
 
 
@@ -231,3 +232,16 @@ async def requests_of(session: AsyncSession, requester_aad_id: str) -> list[Requ
 
 async def all_requests(session: AsyncSession) -> list[Request]:
     return list((await session.execute(select(Request).order_by(Request.id))).scalars())
+
+
+async def request_by_reference(session: AsyncSession, reference: str) -> Request | None:
+    return await session.scalar(select(Request).where(Request.reference == reference.upper()))
+
+
+async def events_of(session: AsyncSession, request_id: int) -> list[RequestEvent]:
+    statement = (
+        select(RequestEvent)
+        .where(RequestEvent.request_id == request_id)
+        .order_by(RequestEvent.at, RequestEvent.id)
+    )
+    return list((await session.execute(statement)).scalars())

@@ -91,6 +91,15 @@ def test_list_is_empty_then_shows_a_submitted_request(tmp_path: Path) -> None:
     assert line["basisteam"] == "Basisteam Heuvelrug"
     assert line["report_type"] == "eenvoudig"
     assert line["desired_date"] == desired.isoformat()
+    assert line["holds_the_ball"] == ["coordinator"]
+    shown = run("requests", "show", line["reference"].lower(), database=database)
+    assert shown.returncode == 0, shown.stderr
+    assert "aan zet: coordinator" in shown.stdout
+    assert "Woning in de wijk, zaak Z-2026-17" in shown.stdout
+    assert "Cli Tester  indienen  concept -> ingediend" in shown.stdout
+    missing = run("requests", "show", "BR-1999-0001", database=database)
+    assert missing.returncode == 1
+    assert "geen aanvraag met kenmerk BR-1999-0001" in missing.stderr
     table = run("requests", "list", database=database).stdout
     assert line["reference"] in table and "ingediend" in table
 

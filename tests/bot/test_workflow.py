@@ -16,6 +16,7 @@ from bot.workflow import (
     Role,
     TransitionRefused,
     allowed,
+    holds_the_ball,
     transition,
     uses_investigation_data,
 )
@@ -190,3 +191,17 @@ def test_refusals_and_declines_need_a_reason() -> None:
         Action.CHECK_REJECTED,
     } <= needs_reason
     assert Action.ACCEPT not in needs_reason
+
+
+@pytest.mark.parametrize(
+    ("status", "roles"),
+    [
+        (RequestStatus.INGEDIEND, {Role.COORDINATOR}),
+        (RequestStatus.AANVULLING_GEVRAAGD, {Role.AANVRAGER, Role.GEMEENTELIJK_AANSPREEKPUNT}),
+        (RequestStatus.OM_TOETSING, {Role.COORDINATOR}),
+        (RequestStatus.VERSTREKT, {Role.AANVRAGER, Role.GEMEENTELIJK_AANSPREEKPUNT}),
+        (RequestStatus.AFGEROND, set()),
+    ],
+)
+def test_who_holds_the_ball(status: RequestStatus, roles: set[Role]) -> None:
+    assert holds_the_ball(status) == roles
