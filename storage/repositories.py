@@ -65,10 +65,6 @@ async def replace_knowledge(session: AsyncSession, entries: Sequence[LoadedEntry
     return report
 
 
-async def knowledge_count(session: AsyncSession) -> int:
-    return len((await session.execute(select(KnowledgeEntry.id))).all())
-
-
 async def replace_registry(session: AsyncSession, registry: RegistryFile) -> dict[str, int]:
     """Upsert gemeenten and basisteams and reset which team serves which gemeente."""
     existing_gemeenten = {g.id: g for g in (await session.execute(select(Gemeente))).scalars()}

@@ -86,9 +86,32 @@ def test_file_name_must_match_the_id(tmp_path: Path) -> None:
         load_directory(tmp_path)
 
 
-def test_shipped_knowledge_loads() -> None:
-    entries = load_directory(ROOT / "knowledge")
-    assert len({entry.id for entry in entries}) == len(entries)
+# The starter set of the domain brief: one entry per power in its table.
+STARTER_BEVOEGDHEDEN = {
+    "sluiting_drugspand",
+    "sluiting_woning_openbare_orde",
+    "toezicht_openbare_inrichting",
+    "bibob_weigering_intrekking",
+    "horeca_exploitatievergunning",
+    "gebiedsverbod_groepsverbod",
+    "lichte_bevelsbevoegdheid",
+    "gedragsaanwijzing_woonoverlast",
+    "tijdelijk_huisverbod",
+    "cameratoezicht",
+    "veiligheidsrisicogebied",
+    "noodbevel_noodverordening",
+    "last_onder_bestuursdwang_dwangsom",
+    "verstrekking_strafvorderlijke_gegevens",
+    "verstrekking_politiegegevens",
+}
+
+
+def test_shipped_knowledge_holds_the_starter_set_marked_for_review() -> None:
+    shipped = {b.id: b for b in bevoegdheden(load_directory(ROOT / "knowledge"))}
+    assert STARTER_BEVOEGDHEDEN <= set(shipped)
+    for entry in shipped.values():
+        assert entry.checklist, entry.id
+        assert entry.review_status in ("starter", "reviewed"), entry.id
 
 
 async def test_kb_import_reports_changes_and_is_idempotent(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from bot.chat import ChatSession
 from support import BotServer
 
 
@@ -19,15 +20,21 @@ async def test_install_in_personal_chat_sends_one_welcome_card(bot_server: BotSe
     assert await chat.start() == []
 
 
+TEAM = "19:team@thread.tacv2"
+
+
+def team_member_added(chat: ChatSession, member_id: str) -> dict[str, object]:
+    return chat.activity(
+        type="conversationUpdate",
+        membersAdded=[{"id": member_id}],
+        conversation={"id": TEAM, "conversationType": "channel"},
+        channelData={"team": {"id": TEAM}, "eventType": "teamMemberAdded"},
+    )
+
+
 async def test_install_in_a_team_welcomes_the_channel(bot_server: BotServer) -> None:
     chat = bot_server.session()
-    activity = chat.activity(
-        type="conversationUpdate",
-        membersAdded=[{"id": "28:rapportagebot"}],
-        conversation={"id": "19:team@thread.tacv2", "conversationType": "channel"},
-        channelData={"team": {"id": "19:team@thread.tacv2"}, "eventType": "teamMemberAdded"},
-    )
-    status, _, replies = await chat.post(activity)
+    status, _, replies = await chat.post(team_member_added(chat, "28:rapportagebot"))
     assert status in (200, 201)
     texts = [block.get("text", "") for block in replies[0].cards[0]["body"]]
     assert any("@Rapportagebot help" in value for value in texts)
@@ -37,13 +44,7 @@ async def test_a_person_joining_a_team_gets_no_welcome_and_no_lookup(
     bot_server: BotServer,
 ) -> None:
     chat = bot_server.session()
-    activity = chat.activity(
-        type="conversationUpdate",
-        membersAdded=[{"id": "29:someone-else"}],
-        conversation={"id": "19:team@thread.tacv2", "conversationType": "channel"},
-        channelData={"team": {"id": "19:team@thread.tacv2"}, "eventType": "teamMemberAdded"},
-    )
-    status, _, replies = await chat.post(activity)
+    status, _, replies = await chat.post(team_member_added(chat, "29:someone-else"))
     assert status == 201
     assert replies == []
     assert bot_server.connector.received == []
@@ -73,7 +74,7 @@ async def test_help_variants_and_channel_mentions_are_understood(bot_server: Bot
                 "mentioned": {"id": "28:rapportagebot", "name": "Rapportagebot"},
             }
         ],
-        conversation={"id": "19:team@thread.tacv2;messageid=1", "conversationType": "channel"},
+        conversation={"id": f"{TEAM};messageid=1", "conversationType": "channel"},
     )
     _, _, replies = await chat.post(mention)
     assert replies[0].cards[0]["body"][0]["text"] == "Wat kan de rapportagebot?"
