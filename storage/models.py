@@ -131,6 +131,14 @@ class Request(Base):
     requester_aad_id: Mapped[str] = mapped_column(String(64), index=True)
     requester_name: Mapped[str] = mapped_column(Text)
     requester_conversation: Mapped[dict[str, Any]]
+    # Set once a coördinator consulted the zaakofficier: the report then uses investigation data.
+    zaakofficier_consulted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # When the current status was entered, and whether its reminder went out (aanvulling).
+    status_since: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    nudged_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    # Recorded by the gemeente on afronden: was the measure taken, and optional feedback.
+    outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    quality_feedback: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -149,6 +157,9 @@ class RequestEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(32), nullable=True)
     to_status: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # The Teams activity that caused the change: unique, so a replayed or re-sent card action
+    # adds no second event (and, being in the same transaction, no second state change).
+    activity_id: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
 
 
 class Person(Base):
@@ -173,3 +184,72 @@ class PersonRole(Base):
     )
     role: Mapped[str] = mapped_column(String(32), primary_key=True)
     scope: Mapped[str] = mapped_column(String(64), primary_key=True, default="")
+
+
+class Contact(Base):
+    """How to reach a person in Teams, learnt from their own activities in a personal chat.
+
+    A coördinator who never wrote to the bot has no row; the dispatcher then opens the personal
+    chat by Entra object id, which Teams accepts once the app is installed for that person."""
+
+    __tablename__ = "contacts"
+
+    aad_object_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(Text)
+    tenant_id: Mapped[str] = mapped_column(String(64), default="")
+    service_url: Mapped[str] = mapped_column(Text)
+    conversation_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Notification(Base):
+    """The outbox: one message or card to deliver, written in the transaction of the change that
+    caused it and sent after commit by `bot.notifier`.
+
+    `key` is the idempotency key: writing the same notification twice is refused by the unique
+    constraint, and delivery bookkeeping (attempts, last status, sent time) lives on the row.
+    Rows for one recipient are delivered in id order, so a card update never overtakes the card.
+    """
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(200), unique=True)
+    # "notice" posts a new message; "card" puts the request card in the recipient's chat:
+    # an in-place update of their copy when there is one, otherwise a new message.
+    kind: Mapped[str] = mapped_column(String(16))
+    request_id: Mapped[int | None] = mapped_column(
+        ForeignKey("requests.id"), nullable=True, index=True
+    )
+    # Who it is for: "person:<aad object id>" (personal chat) or "conversation:<id>" (a channel).
+    recipient: Mapped[str] = mapped_column(String(200), index=True)
+    recipient_aad_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # A stored conversation reference (service URL, conversation, tenant) when the recipient is
+    # reached through a known conversation instead of a contact.
+    conversation: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument, nullable=True)
+    activity: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_status: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    lease_until: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    claimed_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    sent_activity_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sent_conversation_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CardCopy(Base):
+    """Where a request's card sits in someone's chat, so every change updates it in place."""
+
+    __tablename__ = "card_copies"
+
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(200), primary_key=True)
+    service_url: Mapped[str] = mapped_column(Text)
+    conversation_id: Mapped[str] = mapped_column(Text)
+    activity_id: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)

@@ -241,3 +241,88 @@ async def events_of(session: AsyncSession, request_id: int) -> list[RequestEvent
         .order_by(RequestEvent.at, RequestEvent.id)
     )
     return list((await session.execute(statement)).scalars())
+
+
+# --- Beheer: people and roles changed one at a time by a beheerder in chat ---------------------
+
+
+async def basisteams(session: AsyncSession) -> list[Basisteam]:
+    return list((await session.execute(select(Basisteam).order_by(Basisteam.name))).scalars())
+
+
+async def has_role(session: AsyncSession, aad_object_id: str, role: str) -> bool:
+    """Whether the person holds `role` for any scope."""
+    statement = (
+        select(PersonRole.aad_object_id)
+        .where(PersonRole.aad_object_id == aad_object_id, PersonRole.role == role)
+        .limit(1)
+    )
+    return (await session.scalar(statement)) is not None
+
+
+async def role_holders(
+    session: AsyncSession, role: str | None = None, *, lock: bool = False
+) -> list[tuple[Person, PersonRole]]:
+    """Every (person, role) pair, or those of one role. `lock` takes row locks on PostgreSQL so
+    two beheerders removing each other at once cannot both pass the last-beheerder check (SQLite
+    has one writer at a time and ignores it)."""
+    statement = (
+        select(Person, PersonRole)
+        .join(PersonRole, PersonRole.aad_object_id == Person.aad_object_id)
+        .order_by(Person.name, PersonRole.role, PersonRole.scope)
+    )
+    if role is not None:
+        statement = statement.where(PersonRole.role == role)
+    if lock:
+        statement = statement.with_for_update()
+    return [(person, held) for person, held in await session.execute(statement)]
+
+
+async def roles_of(session: AsyncSession, aad_object_ids: Sequence[str]) -> list[PersonRole]:
+    if not aad_object_ids:
+        return []
+    statement = (
+        select(PersonRole)
+        .where(PersonRole.aad_object_id.in_(list(aad_object_ids)))
+        .order_by(PersonRole.role, PersonRole.scope)
+    )
+    return list((await session.execute(statement)).scalars())
+
+
+async def upsert_person(session: AsyncSession, aad_object_id: str, name: str, email: str) -> None:
+    """Create the person or refresh their display name and e-mail (one statement, so two
+    beheerders adding the same person at once do not collide)."""
+    build = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = build(Person).values(aad_object_id=aad_object_id, name=name, email=email)
+    await session.execute(
+        statement.on_conflict_do_update(
+            index_elements=[Person.aad_object_id],
+            set_={"name": statement.excluded.name, "email": statement.excluded.email},
+        )
+    )
+
+
+async def add_role(session: AsyncSession, aad_object_id: str, role: str, scope: str) -> bool:
+    """Grant a role; False when the person already held it (nothing written)."""
+    build = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        build(PersonRole)
+        .values(aad_object_id=aad_object_id, role=role, scope=scope)
+        .on_conflict_do_nothing()
+        .returning(PersonRole.role)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
+async def remove_role(session: AsyncSession, aad_object_id: str, role: str, scope: str) -> bool:
+    """Take a role away; False when the person did not hold it."""
+    statement = (
+        delete(PersonRole)
+        .where(
+            PersonRole.aad_object_id == aad_object_id,
+            PersonRole.role == role,
+            PersonRole.scope == scope,
+        )
+        .returning(PersonRole.role)
+    )
+    return (await session.execute(statement)).first() is not None
