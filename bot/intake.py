@@ -372,3 +372,15 @@ def display(question: Question, value: Any) -> str:
     if question.kind is QuestionType.NUMBER:
         return _plain_number(float(value))
     return str(value)
+
+
+def checklist_rows(
+    bevoegdheid: Bevoegdheid, values: dict[str, Any], labels: Mapping[str, str]
+) -> list[tuple[str, str]]:
+    """(question, answer) for the stored checklist answers, in the bevoegdheid's order."""
+    yes_no = fixed_options("yes_no", labels)
+    return [
+        (item.text, display(_from_checklist(item, yes_no), values[item.id]))
+        for item in bevoegdheid.checklist
+        if item.id in values
+    ]

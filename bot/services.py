@@ -7,10 +7,11 @@ event in the same transaction, and returns plain values for the caller to presen
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
-from bot import intake
+from bot import intake, lifecycle
 from bot.content import Bevoegdheid
 from bot.intake import Catalogue, Key, Option
 from bot.privacy import find_bsn
@@ -72,6 +73,7 @@ async def submit(
     conversation: dict[str, Any],
     catalogue: Catalogue,
     now: dt.datetime,
+    tz: zoneinfo.ZoneInfo,
 ) -> Submitted:
     """Store a complete request as `ingediend` with its reference and audit event."""
     if intake.next_question(answers, catalogue) is not None:
@@ -103,6 +105,7 @@ async def submit(
             requester_conversation=conversation,
             created_at=now,
             updated_at=now,
+            status_since=now,
         )
         session.add(request)
         await session.flush()
@@ -117,6 +120,8 @@ async def submit(
                 to_status=status.value,
             )
         )
+        await session.flush()
+        await lifecycle.announce_submitted(session, request, lifecycle.Context(catalogue, tz), now)
     return Submitted(reference=request.reference, request_id=request.id)
 
 

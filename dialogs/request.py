@@ -191,6 +191,7 @@ class RequestDialog(Dialog):
                 conversation=reference,
                 catalogue=catalogue,
                 now=self._clock(),
+                tz=self._tz,
             )
         except services.IncompleteRequest:
             # The catalogue changed under the draft (content reloaded): ask what is missing.

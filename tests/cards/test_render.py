@@ -67,6 +67,54 @@ EXAMPLES: dict[str, list[dict[str, object]]] = {
             ]
         },
     ],
+    "request": [
+        {
+            "reference": "BR-2026-0001",
+            "status": "ingediend",
+            "status_color": "Default",
+            "last_step": "Ingediend door Anne Aanvrager op 23-11-2026 10:00",
+            "open_question": None,
+            "facts": [{"title": f"Feit {i}", "value": "waarde " * 20} for i in range(10)],
+            "subject": "Onderwerp " + "x" * 300,
+            # The largest checklist a bevoegdheid may have, with the longest answers allowed.
+            "checklist": [{"question": "Vraag " + "q" * 200, "answer": "a" * 1000}] * 40,
+            "actions": [
+                {
+                    "verb": verb,
+                    "title": verb,
+                    "confirm": verb,
+                    "data": {"reference": "BR-2026-0001", "version": 3},
+                    "form": form,
+                    "suggestion": "De informatie is via een boa-rapport te verkrijgen."
+                    if form == "suggested"
+                    else None,
+                    "reason_label": "Reden",
+                    "outcome_label": "Uitkomst",
+                    "outcomes": [{"title": "Ja", "value": "ja"}, {"title": "Nee", "value": "nee"}],
+                }
+                for verb, form in (
+                    ("accepteren", "none"),
+                    ("aanvulling_vragen", "reason"),
+                    ("afwijzen", "suggested"),
+                    ("intrekken", "optional"),
+                    ("afronden", "complete"),
+                )
+            ],
+            "idle_note": "Geen stap",
+        },
+        {
+            "reference": "BR-2026-0002",
+            "status": "afgerond",
+            "status_color": "Good",
+            "last_step": None,
+            "open_question": "Welk adres?",
+            "facts": [],
+            "subject": "Kort",
+            "checklist": [],
+            "actions": [],
+            "idle_note": "Er is nu geen stap voor jou.",
+        },
+    ],
 }
 
 
