@@ -212,6 +212,90 @@ async def _requests_show(settings: Settings, reference: str) -> int:
     return 0
 
 
+async def _outbox_list(settings: Settings, as_json: bool, status: str | None) -> int:
+    import json
+
+    from bot.notifier import OutboxStatus, delivery_status
+    from storage.db import Database
+
+    if status is not None and status not in {s.value for s in OutboxStatus}:
+        print(
+            f"onbekende status {status!r}: kies uit {', '.join(s.value for s in OutboxStatus)}",
+            file=sys.stderr,
+        )
+        return 2
+    database = Database.connect(settings.database_url)
+    try:
+        lines = await delivery_status(database, status=status)
+    finally:
+        await database.dispose()
+    # Bookkeeping only: the message text and cards stay out of terminals and logs.
+    if as_json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": line.id,
+                        "key": line.key,
+                        "recipient": line.recipient,
+                        "kind": line.kind,
+                        "request_id": line.request_id,
+                        "status": line.status,
+                        "attempts": line.attempts,
+                        "last_status": line.last_status,
+                        "last_error": line.last_error,
+                        "next_attempt_at": line.next_attempt_at.isoformat(),
+                        "sent_at": line.sent_at.isoformat() if line.sent_at else None,
+                    }
+                    for line in lines
+                ],
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    if not lines:
+        print("geen berichten in de outbox" + (f" met status {status}" if status else ""))
+        return 0
+    for line in lines:
+        sent = f"{line.sent_at.astimezone(settings.tz):%Y-%m-%d %H:%M}" if line.sent_at else "-"
+        print(
+            f"{line.id:>6}  {line.status:<11} {line.attempts:>2}x  "
+            f"{line.last_status if line.last_status is not None else '-':>4}  {sent:<16}  "
+            f"{line.kind:<6}  {line.recipient}  {line.key}"
+        )
+    return 0
+
+
+async def _outbox_retry(settings: Settings, row_id: int) -> int:
+    import datetime as dt
+
+    from bot.notifier import RetryOutcome, retry_delivery
+    from storage.db import Database
+
+    database = Database.connect(settings.database_url)
+    try:
+        outcome = await retry_delivery(database, row_id, now=dt.datetime.now(dt.UTC))
+    finally:
+        await database.dispose()
+    if outcome is RetryOutcome.RETRIED:
+        print(f"bericht {row_id} staat weer klaar; de draaiende bot verstuurt het")
+        return 0
+    message = {
+        RetryOutcome.NOT_FOUND: f"geen bericht met id {row_id} in de outbox",
+        RetryOutcome.NOT_RETRYABLE: (
+            f"bericht {row_id} is niet mislukt of onbevestigd (failed/unconfirmed); "
+            "alleen die gaan opnieuw"
+        ),
+        RetryOutcome.SUPERSEDED: (
+            f"bericht {row_id} is een oude kaart: een nieuwere kaart voor dezelfde aanvraag en "
+            "ontvanger is al verzonden en zou overschreven worden"
+        ),
+    }[outcome]
+    print(message, file=sys.stderr)
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rapportagebot", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -235,6 +319,17 @@ def main(argv: list[str] | None = None) -> int:
     requests_list.add_argument("--json", action="store_true", help="machine-readable output")
     requests_show = requests_commands.add_parser("show", help="one request with its audit trail")
     requests_show.add_argument("reference", help="e.g. BR-2026-0001")
+    outbox = commands.add_parser("outbox", help="delivery of messages and cards to Teams")
+    outbox_commands = outbox.add_subparsers(dest="outbox_command", required=True)
+    outbox_list = outbox_commands.add_parser("list", help="every outbox row and its delivery")
+    outbox_list.add_argument("--json", action="store_true", help="machine-readable output")
+    outbox_list.add_argument(
+        "--status", help="only rows in this status (pending, sending, sent, failed, unconfirmed)"
+    )
+    outbox_retry = outbox_commands.add_parser(
+        "retry", help="send a failed or unconfirmed row again (check the chat first)"
+    )
+    outbox_retry.add_argument("id", type=int, help="the row id from `outbox list`")
     args = parser.parse_args(argv)
 
     try:
@@ -273,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_requests_show(settings, args.reference))
     if args.command == "requests":
         return asyncio.run(_requests_list(settings, args.json))
+    if args.command == "outbox" and args.outbox_command == "retry":
+        return asyncio.run(_outbox_retry(settings, args.id))
+    if args.command == "outbox":
+        return asyncio.run(_outbox_list(settings, args.json, args.status))
     if args.command == "chat":
         from bot.chat import run_chat
 

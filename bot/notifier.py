@@ -1,0 +1,1135 @@
+"""The outbox dispatcher: delivers the `outbox` rows that use cases commit with their changes.
+
+A use case never talks to Teams. It writes `Notification` rows in the transaction of the state
+change; this module sends them after commit, through the Bot Framework SDK's own connector client
+(so obtaining and refreshing JWTs stays the SDK's job), and keeps the delivery record on the row.
+
+Public API
+----------
+- `Notifier(database, authentication, *, bot_id, tenant_id, fallback_service_url=...,
+  clock=..., sleep=asyncio.sleep, monotonic=time.monotonic, rng=random.random, worker_id=None,
+  lease=timedelta(seconds=60), max_attempts=8, per_conversation_per_second=7,
+  per_tenant_per_second=50, batch_size=50, poll_interval=1.0, request_timeout=30.0,
+  after_send=None)`
+- `await notifier.drain() -> DrainReport`: recover, then send everything due now (retries that
+  became due included) until nothing is due; counts sent / failed / retried / unconfirmed.
+- `await notifier.recover() -> int`: settle rows left in `sending` by a dead worker.
+- `notifier.wake()`: nudge the background loop (after a commit that wrote outbox rows).
+- `await notifier.start()` / `await notifier.stop()`: the background loop (drain, then wait for
+  `wake()` or `poll_interval`); stop lets the current round finish, then closes the clients.
+- `await delivery_status(database, *, request_id=None, status=None) -> list[DeliveryLine]` and
+  `await retry_delivery(database, row_id, *, now) -> RetryOutcome` for the `outbox` CLI.
+
+Row life cycle (`Notification.status`)
+--------------------------------------
+`pending` → (claimed: lease + worker id) → `sending` (committed just before the HTTP call,
+attempts + 1) → `sent` | `pending` again with `next_attempt_at` (retry) | `failed` |
+`unconfirmed`. Rows of one recipient go strictly in id order: a row is only claimed while no
+earlier row of its recipient is `pending` or `sending`, so a card update never overtakes the card.
+
+Why `unconfirmed` exists: creating an activity (POST) is not idempotent in the Bot Framework and
+accepts no idempotency key. When a worker dies between starting a POST and recording its result,
+nobody knows whether Teams showed the message; sending it again could show it twice. Such a row
+becomes `unconfirmed` (logged, visible in `python -m bot outbox list`) and an operator decides,
+after looking at the chat, whether to `outbox retry` it. An in-place card update (PUT to a known
+activity id) is idempotent and is simply sent again. The same reasoning applies to a connection
+that breaks after the request went out. A row's `sent_activity_id` is filled when `sending` is
+committed for an update, which is how recovery tells the two apart.
+
+Retries are ours alone: msrest's own retry policy (which re-sends POSTs on 5xx and sleeps on
+Retry-After inside a worker thread) is switched off on every connector client created here.
+Retried: 429 (Retry-After honoured, at most an hour), 412, 502, 503, 504 and connections that
+never reached the server, with exponential backoff (1 s × 2ⁿ, at most 300 s) and full jitter, up
+to `max_attempts`. Everything else (403 bot removed, 404 user or conversation gone, 413 too large,
+other statuses) fails at once. Logs name the row id and recipient, never the message text.
+
+Pacing follows Teams' bot limits (about 7 messages per second per conversation, 50 per second per
+tenant for one process); longer windows are left to Teams' 429 and its Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import email.utils
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal, TypeVar
+
+from botbuilder.schema import (
+    Activity,
+    ActivityTypes,
+    ChannelAccount,
+    ConversationAccount,
+    ConversationParameters,
+    ConversationReference,
+)
+from botframework.connector.aio import ConnectorClient
+from botframework.connector.auth import (
+    AuthenticationConstants,
+    BotFrameworkAuthentication,
+    ClaimsIdentity,
+)
+from msrest.exceptions import HttpOperationError
+from sqlalchemy import and_, case, exists, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from urllib3.exceptions import ConnectTimeoutError
+
+from storage.db import Database
+from storage.models import CardCopy, Contact, Notification
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+TEAMS_SERVICE_URL = "https://smba.trafficmanager.net/teams/"
+TEAMS_CHANNEL_ID = "msteams"
+# Statuses worth another try: throttled, precondition (a concurrent edit of the same activity),
+# and the gateway family. Everything else will not get better by waiting.
+RETRYABLE_STATUSES = frozenset({412, 429, 502, 503, 504})
+BACKOFF_BASE_SECONDS = 1.0
+BACKOFF_FACTOR = 2.0
+BACKOFF_CAP_SECONDS = 300.0
+RETRY_AFTER_CAP_SECONDS = 3600.0
+LAST_ERROR_MAX_LENGTH = 200
+# Claim rounds in a row that found rows but lost them all to other workers before giving up.
+MAX_CONTENDED_CLAIMS = 3
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNCONFIRMED = "unconfirmed"
+
+
+# Rows in these states hold back the later rows of their recipient.
+_IN_FLIGHT = (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)
+
+
+@dataclass(frozen=True)
+class DrainReport:
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    unconfirmed: int = 0
+
+    def __add__(self, other: DrainReport) -> DrainReport:
+        return DrainReport(
+            sent=self.sent + other.sent,
+            failed=self.failed + other.failed,
+            retried=self.retried + other.retried,
+            unconfirmed=self.unconfirmed + other.unconfirmed,
+        )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What was just sent; handed to the `after_send` hook (tests use it to crash right after)."""
+
+    row_id: int
+    key: str
+    kind: str
+    recipient: str
+    conversation_id: str
+    activity_id: str | None
+    in_place: bool
+
+
+@dataclass(frozen=True)
+class DeliveryLine:
+    """One outbox row for operators: bookkeeping only, never the message content."""
+
+    id: int
+    key: str
+    kind: str
+    recipient: str
+    request_id: int | None
+    status: str
+    attempts: int
+    last_status: int | None
+    last_error: str | None
+    next_attempt_at: dt.datetime
+    sent_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+class RetryOutcome(StrEnum):
+    RETRIED = "retried"
+    NOT_FOUND = "not_found"
+    NOT_RETRYABLE = "not_retryable"
+    SUPERSEDED = "superseded"
+
+
+@dataclass(frozen=True)
+class _Row:
+    """A claimed row, detached from its session."""
+
+    id: int
+    key: str
+    kind: str
+    request_id: int | None
+    recipient: str
+    conversation: dict[str, Any] | None
+    activity: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True)
+class _Target:
+    service_url: str
+    conversation_id: str
+    tenant_id: str
+    channel_id: str
+    bot: ChannelAccount
+    user: ChannelAccount | None
+    conversation_type: str | None
+    # Set when the recipient already has this card: the activity to update in place.
+    update_activity_id: str | None = None
+
+
+_Verdict = Literal["sent", "retry", "failed", "unconfirmed"]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    verdict: _Verdict
+    status: int | None = None
+    error: str | None = None
+    retry_after: float | None = None
+    activity_id: str | None = None
+
+
+class _Settled(Exception):
+    """Delivery ended before the message was sent (no conversation, bad payload, …)."""
+
+    def __init__(self, outcome: _Outcome) -> None:
+        super().__init__(outcome.error)
+        self.outcome = outcome
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    # SQLite hands timestamps back without their zone; everything stored here is UTC.
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _short(text: str) -> str:
+    return text[:LAST_ERROR_MAX_LENGTH]
+
+
+def _default_worker_id() -> str:
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _system_clock() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _insert_for(session: AsyncSession) -> Any:
+    return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+
+
+def _never_reached_server(error: BaseException) -> bool:
+    """True when the connection itself failed (refused, DNS, connect timeout): the request was
+    certainly not delivered. A read timeout or a dropped connection may come after delivery."""
+    seen: set[int] = set()
+    pending: list[BaseException] = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        # urllib3's NewConnectionError (refused, DNS) is a ConnectTimeoutError too.
+        if isinstance(current, ConnectTimeoutError):
+            return True
+        linked = [current.__cause__, current.__context__, getattr(current, "reason", None)]
+        linked += [arg for arg in current.args if isinstance(arg, BaseException)]
+        pending += [item for item in linked if isinstance(item, BaseException)]
+    return False
+
+
+def _retry_after_seconds(value: str | None, now: dt.datetime) -> float | None:
+    """Retry-After is delta-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = (_utc(when) - now).total_seconds()
+    return min(max(seconds, 0.0), RETRY_AFTER_CAP_SECONDS)
+
+
+def _error_code(error: HttpOperationError) -> str:
+    # The connector's error body is {"error": {"code", "message"}}; the code is safe to keep,
+    # the message may quote what was sent.
+    body = getattr(error, "error", None)
+    inner = getattr(body, "error", None)
+    code = getattr(inner, "code", None)
+    return str(code) if code else ""
+
+
+def classify(error: BaseException, *, idempotent: bool, now: dt.datetime) -> _Outcome:
+    """What a failed connector call means for the row (exposed for tests of the policy)."""
+    response = getattr(error, "response", None)
+    status = getattr(response, "status_code", None)
+    if isinstance(error, HttpOperationError) and isinstance(status, int):
+        code = _error_code(error)
+        text = _short(f"HTTP {status}" + (f" {code}" if code else ""))
+        if status in RETRYABLE_STATUSES:
+            headers = getattr(response, "headers", None) or {}
+            return _Outcome(
+                "retry",
+                status=status,
+                error=text,
+                retry_after=_retry_after_seconds(headers.get("Retry-After"), now),
+            )
+        return _Outcome("failed", status=status, error=text)
+    if _never_reached_server(error):
+        return _Outcome("retry", error=_short(f"connection failed: {type(error).__name__}"))
+    if idempotent:
+        return _Outcome("retry", error=_short(f"no answer: {type(error).__name__}"))
+    return _Outcome(
+        "unconfirmed",
+        error=_short(f"no answer after sending, outcome unknown: {type(error).__name__}"),
+    )
+
+
+class _Pacer:
+    """Minimum spacing between requests per key (conversation, tenant). Slots are reserved
+    before waiting, so concurrent senders never share one; any one-second window then holds at
+    most `rate` requests per key."""
+
+    def __init__(self, monotonic: Callable[[], float]) -> None:
+        self._monotonic = monotonic
+        self._next_free: dict[str, float] = {}
+
+    def reserve(self, limits: Collection[tuple[str, float]]) -> float:
+        """Reserve the earliest slot that respects every (key, per second) limit; returns the
+        seconds to wait for it."""
+        now = self._monotonic()
+        if len(self._next_free) > 1024:
+            # Keys whose spacing has run out carry no information any more.
+            self._next_free = {k: v for k, v in self._next_free.items() if v > now}
+        slot = max([now, *(self._next_free.get(key, now) for key, _ in limits)])
+        for key, rate in limits:
+            self._next_free[key] = slot + 1.0 / rate
+        return slot - now
+
+
+class Notifier:
+    """Sends the outbox; safe to run in several replicas against one PostgreSQL database."""
+
+    def __init__(
+        self,
+        database: Database,
+        authentication: BotFrameworkAuthentication,
+        *,
+        bot_id: str,
+        tenant_id: str,
+        fallback_service_url: str = TEAMS_SERVICE_URL,
+        app_id: str | None = None,
+        clock: Callable[[], dt.datetime] = _system_clock,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+        worker_id: str | None = None,
+        lease: dt.timedelta = dt.timedelta(seconds=60),
+        max_attempts: int = 8,
+        per_conversation_per_second: float = 7,
+        per_tenant_per_second: float = 50,
+        batch_size: int = 50,
+        poll_interval: float = 1.0,
+        request_timeout: float = 30.0,
+        after_send: Callable[[Delivery], Awaitable[None]] | None = None,
+    ) -> None:
+        if request_timeout >= lease.total_seconds():
+            # A call still running when its lease ends would be recovered as interrupted.
+            raise ValueError("request_timeout must be shorter than the lease")
+        if max_attempts < 1 or batch_size < 1:
+            raise ValueError("max_attempts and batch_size must be at least 1")
+        if per_conversation_per_second <= 0 or per_tenant_per_second <= 0:
+            raise ValueError("rate limits must be positive")
+        self.database = database
+        self.authentication = authentication
+        self.bot_id = bot_id
+        self.tenant_id = tenant_id
+        self.fallback_service_url = fallback_service_url
+        # The bot's Entra app id: the bot id without Teams' "28:" prefix. Only used for the
+        # SDK's credentials, which are empty in local mode anyway.
+        self.app_id = app_id if app_id is not None else bot_id.removeprefix("28:")
+        self.worker_id = (worker_id or _default_worker_id())[:64]
+        self.lease = lease
+        self.max_attempts = max_attempts
+        self.per_conversation_per_second = per_conversation_per_second
+        self.per_tenant_per_second = per_tenant_per_second
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.request_timeout = request_timeout
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng
+        self._after_send = after_send
+        self._pacer = _Pacer(monotonic)
+        self._clients: dict[str, ConnectorClient] = {}
+        self._factory: Any = None
+        self._drain_lock = asyncio.Lock()
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+        self._task: asyncio.Task[None] | None = None
+
+    # -- background loop ------------------------------------------------------------------
+
+    def wake(self) -> None:
+        """Ask the loop to drain now instead of at the next poll."""
+        self._wakeup.set()
+
+    async def start(self) -> None:
+        if self._task is not None:
+            return
+        self._stopping = False
+        self._task = asyncio.create_task(self._run(), name="outbox-notifier")
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Let the round in progress finish (its rows then need no recovery), then close."""
+        self._stopping = True
+        self._wakeup.set()
+        task, self._task = self._task, None
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout)
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        await self.close()
+
+    async def close(self) -> None:
+        clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            with contextlib.suppress(Exception):
+                await client.__aexit__(None, None, None)
+
+    async def _run(self) -> None:
+        failures = 0
+        while not self._stopping:
+            self._wakeup.clear()
+            try:
+                await self._drain(until_stopped=True)
+                failures = 0
+            except Exception:
+                # A database outage or a bug: the rows stay where they are and the next round
+                # (or another replica) picks them up; polls thin out while it lasts.
+                failures += 1
+                log.exception("outbox round failed (%d in a row)", failures)
+            if self._stopping:
+                break
+            wait = min(self.poll_interval * 2 ** min(failures, 10), 60.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), max(wait, self.poll_interval))
+
+    # -- draining -------------------------------------------------------------------------
+
+    async def drain(self) -> DrainReport:
+        """Send everything due now; returns what happened to the rows this call settled."""
+        return await self._drain(until_stopped=False)
+
+    async def _drain(self, *, until_stopped: bool) -> DrainReport:
+        # One drain at a time per process: the loop's and an explicit one (tests, the chat).
+        async with self._drain_lock:
+            report = DrainReport(unconfirmed=await self.recover())
+            # On stop the loop ends after the round in flight, so no row is cut off mid-send.
+            contended = 0
+            while not (until_stopped and self._stopping):
+                rows, found = await self._claim()
+                if not rows:
+                    # Another worker took every candidate: there may be more behind them.
+                    if found and contended < MAX_CONTENDED_CLAIMS:
+                        contended += 1
+                        continue
+                    break
+                contended = 0
+                results = await asyncio.gather(
+                    *(self._deliver(row) for row in rows), return_exceptions=True
+                )
+                for result in results:
+                    if isinstance(result, DrainReport):
+                        report += result
+                for result in results:
+                    if isinstance(result, BaseException):
+                        # Rows whose bookkeeping failed stay leased; recovery settles them.
+                        raise result
+            return report
+
+    async def recover(self) -> int:
+        """Settle rows a dead worker left in `sending`; returns how many became unconfirmed."""
+        now = self._clock()
+        expired = and_(
+            Notification.status == OutboxStatus.SENDING.value,
+            or_(Notification.lease_until.is_(None), Notification.lease_until < now),
+        )
+
+        async def work(session: AsyncSession) -> int:
+            stale = (
+                await session.execute(
+                    select(
+                        Notification.id,
+                        Notification.kind,
+                        Notification.recipient,
+                        Notification.sent_activity_id,
+                    )
+                    .where(expired)
+                    .order_by(Notification.id)
+                )
+            ).all()
+            unconfirmed = 0
+            for row_id, kind, recipient, update_of in stale:
+                if kind == "card" and update_of is not None:
+                    # An interrupted in-place update: PUT is idempotent, so send it again.
+                    values: dict[str, Any] = {
+                        "status": OutboxStatus.PENDING.value,
+                        "next_attempt_at": now,
+                        "lease_until": None,
+                        "claimed_by": None,
+                    }
+                else:
+                    values = {
+                        "status": OutboxStatus.UNCONFIRMED.value,
+                        "lease_until": None,
+                        "last_error": "interrupted while sending: outcome unknown, not resent",
+                    }
+                result = await session.execute(
+                    update(Notification)
+                    .where(Notification.id == row_id, expired)
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    continue  # another replica settled it first
+                if values["status"] == OutboxStatus.UNCONFIRMED.value:
+                    unconfirmed += 1
+                    log.warning(
+                        "outbox row %s to %s was interrupted while sending: unconfirmed, "
+                        "check the chat before `outbox retry %s`",
+                        row_id,
+                        recipient,
+                        row_id,
+                    )
+                else:
+                    log.info(
+                        "outbox row %s to %s: interrupted card update requeued", row_id, recipient
+                    )
+            return unconfirmed
+
+        return await self._unit(work)
+
+    def _claimable(self, now: dt.datetime) -> Any:
+        earlier = aliased(Notification)
+        return and_(
+            Notification.status == OutboxStatus.PENDING.value,
+            Notification.next_attempt_at <= now,
+            or_(Notification.lease_until.is_(None), Notification.lease_until < now),
+            ~exists().where(
+                earlier.recipient == Notification.recipient,
+                earlier.id < Notification.id,
+                earlier.status.in_(_IN_FLIGHT),
+            ),
+        )
+
+    async def _claim(self) -> tuple[list[_Row], bool]:
+        """Lease the due heads of the recipients' queues. The conditional UPDATE is the lock:
+        of two workers that picked the same row only one sees rowcount 1. Also says whether
+        there were candidates at all (all lost to another worker: look again)."""
+        now = self._clock()
+        claimable = self._claimable(now)
+
+        async def work(session: AsyncSession) -> tuple[list[_Row], bool]:
+            candidates = (
+                await session.execute(
+                    select(Notification.id)
+                    .where(claimable)
+                    .order_by(Notification.id)
+                    .limit(self.batch_size)
+                )
+            ).scalars()
+            won: list[int] = []
+            picked = list(candidates)
+            for row_id in picked:
+                result = await session.execute(
+                    update(Notification)
+                    .where(Notification.id == row_id, claimable)
+                    .values(lease_until=now + self.lease, claimed_by=self.worker_id)
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount == 1:  # type: ignore[attr-defined]
+                    won.append(row_id)
+            if not won:
+                return [], bool(picked)
+            rows = (
+                await session.execute(
+                    select(Notification).where(Notification.id.in_(won)).order_by(Notification.id)
+                )
+            ).scalars()
+            claimed = [
+                _Row(
+                    id=row.id,
+                    key=row.key,
+                    kind=row.kind,
+                    request_id=row.request_id,
+                    recipient=row.recipient,
+                    conversation=row.conversation,
+                    activity=dict(row.activity),
+                    attempts=row.attempts,
+                )
+                for row in rows
+            ]
+            return claimed, True
+
+        return await self._unit(work)
+
+    async def _deliver(self, row: _Row) -> DrainReport:
+        try:
+            target = await self._target(row)
+            activity = self._activity(row, target)
+            client = await self._client(target.service_url)
+            await self._prepare_credentials(client)
+        except _Settled as settled:
+            return await self._settle(row, settled.outcome, attempts=row.attempts + 1)
+
+        await self._pace(target)
+        if not await self._mark_sending(row, target):
+            log.warning("outbox row %s: claim lost before sending, left to its new owner", row.id)
+            return DrainReport()
+        attempts = row.attempts + 1
+        in_place = target.update_activity_id is not None
+        try:
+            if in_place:
+                assert target.update_activity_id is not None
+                activity.id = target.update_activity_id
+                response = await client.conversations.update_activity(
+                    target.conversation_id, target.update_activity_id, activity
+                )
+                activity_id: str | None = target.update_activity_id
+            else:
+                response = await client.conversations.send_to_conversation(
+                    target.conversation_id, activity
+                )
+                activity_id = getattr(response, "id", None)
+        except Exception as error:
+            outcome = classify(error, idempotent=in_place, now=self._clock())
+            return await self._settle(row, outcome, attempts=attempts, target=target)
+        if self._after_send is not None:
+            await self._after_send(
+                Delivery(
+                    row_id=row.id,
+                    key=row.key,
+                    kind=row.kind,
+                    recipient=row.recipient,
+                    conversation_id=target.conversation_id,
+                    activity_id=activity_id,
+                    in_place=in_place,
+                )
+            )
+        outcome = _Outcome("sent", status=200, activity_id=activity_id)
+        return await self._settle(row, outcome, attempts=attempts, target=target)
+
+    # -- where to send --------------------------------------------------------------------
+
+    async def _target(self, row: _Row) -> _Target:
+        if row.kind not in ("notice", "card"):
+            raise _Settled(_Outcome("failed", error=_short(f"unknown kind {row.kind!r}")))
+        base = await self._conversation_of(row)
+        if row.kind == "card" and row.request_id is not None:
+            async with self.database.sessions() as session:
+                copy = await session.get(CardCopy, (row.request_id, row.recipient))
+            if copy is not None:
+                return _Target(
+                    service_url=copy.service_url,
+                    conversation_id=copy.conversation_id,
+                    tenant_id=base.tenant_id if base else self.tenant_id,
+                    channel_id=base.channel_id if base else TEAMS_CHANNEL_ID,
+                    bot=base.bot if base else ChannelAccount(id=self.bot_id),
+                    user=base.user if base else None,
+                    conversation_type=base.conversation_type if base else None,
+                    update_activity_id=copy.activity_id,
+                )
+        if base is not None:
+            return base
+        return await self._open_personal_chat(row)
+
+    async def _conversation_of(self, row: _Row) -> _Target | None:
+        """The known conversation of the recipient, or None when a personal chat must be
+        opened first."""
+        scheme, _, identity = row.recipient.partition(":")
+        if scheme == "conversation":
+            reference = ConversationReference().deserialize(row.conversation or {})
+            conversation = reference.conversation
+            if not reference.service_url or conversation is None or not conversation.id:
+                raise _Settled(_Outcome("failed", error="no conversation reference stored"))
+            return _Target(
+                service_url=reference.service_url,
+                conversation_id=conversation.id,
+                tenant_id=conversation.tenant_id or self.tenant_id,
+                channel_id=reference.channel_id or TEAMS_CHANNEL_ID,
+                bot=reference.bot or ChannelAccount(id=self.bot_id),
+                user=reference.user,
+                conversation_type=conversation.conversation_type,
+            )
+        if scheme != "person" or not identity:
+            raise _Settled(_Outcome("failed", error="unknown recipient form"))
+        async with self.database.sessions() as session:
+            contact = await session.get(Contact, identity)
+        if contact is None or not contact.conversation_id:
+            return None
+        return _Target(
+            service_url=contact.service_url,
+            conversation_id=contact.conversation_id,
+            tenant_id=contact.tenant_id or self.tenant_id,
+            channel_id=TEAMS_CHANNEL_ID,
+            bot=ChannelAccount(id=self.bot_id),
+            user=ChannelAccount(id=contact.user_id, aad_object_id=identity),
+            conversation_type="personal",
+        )
+
+    async def _open_personal_chat(self, row: _Row) -> _Target:
+        """Create (or get back: Teams has one personal chat per user and bot) the personal chat
+        and remember it on the contact. Safe to repeat, so its failures are simply retried."""
+        aad_object_id = row.recipient.partition(":")[2]
+        async with self.database.sessions() as session:
+            contact = await session.get(Contact, aad_object_id)
+            if contact is not None:
+                service_url, tenant = contact.service_url, contact.tenant_id or self.tenant_id
+                member_id = contact.user_id or aad_object_id
+            else:
+                tenant, member_id = self.tenant_id, aad_object_id
+                # The tenant's own service URL, as learnt from anyone's last activity. Contacts
+                # without a tenant count too (after those of the tenant): the SDK drops Teams'
+                # `conversation.tenantId` (it expects "tenantID"), so turns often give none.
+                service_url = (
+                    await session.execute(
+                        select(Contact.service_url)
+                        .where(Contact.tenant_id.in_((tenant, "")))
+                        .order_by(
+                            case((Contact.tenant_id == tenant, 0), else_=1),
+                            Contact.updated_at.desc(),
+                        )
+                        .limit(1)
+                    )
+                ).scalar() or self.fallback_service_url
+        # Teams accepts the Entra object id as member in personal scope once the app is
+        # installed for the user (https://learn.microsoft.com/microsoftteams/platform/bots/
+        # how-to/conversations/send-proactive-messages).
+        parameters = ConversationParameters(
+            bot=ChannelAccount(id=self.bot_id),
+            members=[ChannelAccount(id=member_id)],
+            tenant_id=tenant,
+            channel_data={"tenant": {"id": tenant}},
+            is_group=False,
+        )
+        client = await self._client(service_url)
+        await self._prepare_credentials(client)
+        await self._wait(self._pacer.reserve([(f"tenant:{tenant}", self.per_tenant_per_second)]))
+        try:
+            created = await client.conversations.create_conversation(parameters)
+        except Exception as error:
+            raise _Settled(classify(error, idempotent=True, now=self._clock())) from error
+        conversation_id = getattr(created, "id", None)
+        if not conversation_id:
+            raise _Settled(_Outcome("retry", error="create conversation returned no id"))
+        await self._remember_chat(
+            aad_object_id,
+            user_id=member_id,
+            tenant=tenant,
+            service_url=service_url,
+            conversation_id=conversation_id,
+        )
+        return _Target(
+            service_url=service_url,
+            conversation_id=conversation_id,
+            tenant_id=tenant,
+            channel_id=TEAMS_CHANNEL_ID,
+            bot=ChannelAccount(id=self.bot_id),
+            user=ChannelAccount(id=member_id, aad_object_id=aad_object_id),
+            conversation_type="personal",
+        )
+
+    async def _remember_chat(
+        self,
+        aad_object_id: str,
+        *,
+        user_id: str,
+        tenant: str,
+        service_url: str,
+        conversation_id: str,
+    ) -> None:
+        now = self._clock()
+
+        async def work(session: AsyncSession) -> None:
+            statement = _insert_for(session)(Contact).values(
+                aad_object_id=aad_object_id,
+                user_id=user_id,
+                tenant_id=tenant,
+                service_url=service_url,
+                conversation_id=conversation_id,
+                updated_at=now,
+            )
+            # A chat the person's own activity taught us meanwhile wins.
+            await session.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[Contact.aad_object_id],
+                    set_={"conversation_id": conversation_id, "updated_at": now},
+                    where=Contact.conversation_id.is_(None),
+                )
+            )
+
+        await self._unit(work)
+
+    def _activity(self, row: _Row, target: _Target) -> Activity:
+        try:
+            activity = Activity().deserialize(row.activity)
+        except Exception as error:
+            raise _Settled(
+                _Outcome("failed", error=_short(f"invalid activity: {type(error).__name__}"))
+            ) from error
+        activity.type = activity.type or ActivityTypes.message
+        activity.channel_id = target.channel_id
+        activity.service_url = target.service_url
+        activity.from_property = target.bot
+        activity.recipient = target.user
+        activity.conversation = ConversationAccount(
+            id=target.conversation_id,
+            tenant_id=target.tenant_id,
+            conversation_type=target.conversation_type,
+        )
+        # Teams reads the tenant of a proactive message from channelData.
+        channel_data = activity.channel_data if isinstance(activity.channel_data, dict) else {}
+        activity.channel_data = {"tenant": {"id": target.tenant_id}, **channel_data}
+        return activity
+
+    # -- the connector ----------------------------------------------------------------------
+
+    async def _client(self, service_url: str) -> ConnectorClient:
+        """One client per service URL (the SDK would build one, with a new HTTP session, per
+        call), with msrest's own retries off: ours are the only ones."""
+        client = self._clients.get(service_url)
+        if client is not None:
+            return client
+        try:
+            if self._factory is None:
+                # What CloudAdapter.continue_conversation does for a proactive message.
+                claims = ClaimsIdentity(
+                    {
+                        AuthenticationConstants.AUDIENCE_CLAIM: self.app_id,
+                        AuthenticationConstants.APP_ID_CLAIM: self.app_id,
+                    },
+                    True,
+                )
+                self._factory = self.authentication.create_connector_factory(claims)
+            client = await self._factory.create(service_url, None)
+        except Exception as error:
+            log.warning("no connector client for %s: %s", service_url, type(error).__name__)
+            raise _Settled(
+                _Outcome("retry", error=_short(f"connector client: {type(error).__name__}"))
+            ) from error
+        _without_msrest_retries(client, timeout=self.request_timeout)
+        return self._clients.setdefault(service_url, client)
+
+    async def _prepare_credentials(self, client: ConnectorClient) -> None:
+        """Fetch (or reuse) the bot's token before the row is marked `sending`: a token failure
+        then leaves nothing in doubt and is simply retried."""
+        credentials = client.config.credentials
+        app_id = getattr(credentials, "microsoft_app_id", None)
+        if not app_id or app_id == AuthenticationConstants.ANONYMOUS_SKILL_APP_ID:
+            return  # local mode: no token
+        try:
+            await asyncio.to_thread(credentials.get_access_token)
+        except Exception as error:
+            log.warning("could not get a bot token: %s", type(error).__name__)
+            raise _Settled(
+                _Outcome("retry", error=_short(f"token: {type(error).__name__}"))
+            ) from error
+
+    async def _pace(self, target: _Target) -> None:
+        await self._wait(
+            self._pacer.reserve(
+                [
+                    (f"conversation:{target.conversation_id}", self.per_conversation_per_second),
+                    (f"tenant:{target.tenant_id}", self.per_tenant_per_second),
+                ]
+            )
+        )
+
+    async def _wait(self, seconds: float) -> None:
+        # Also for a zero wait: it yields to the other senders, and a test's fake sleep sees
+        # every slot handed out.
+        await self._sleep(max(seconds, 0.0))
+
+    # -- bookkeeping ------------------------------------------------------------------------
+
+    async def _mark_sending(self, row: _Row, target: _Target) -> bool:
+        now = self._clock()
+
+        async def work(session: AsyncSession) -> bool:
+            result = await session.execute(
+                update(Notification)
+                .where(
+                    Notification.id == row.id,
+                    Notification.claimed_by == self.worker_id,
+                    Notification.status == OutboxStatus.PENDING.value,
+                )
+                .values(
+                    status=OutboxStatus.SENDING.value,
+                    attempts=Notification.attempts + 1,
+                    lease_until=now + self.lease,
+                    sent_conversation_id=target.conversation_id,
+                    # Recovery reads this: set means an idempotent in-place update.
+                    sent_activity_id=target.update_activity_id,
+                )
+                .execution_options(synchronize_session=False)
+            )
+            return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+
+        return await self._unit(work)
+
+    def _backoff(self, attempts: int) -> float:
+        ceiling = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * BACKOFF_FACTOR ** (attempts - 1))
+        return self._rng() * ceiling
+
+    async def _settle(
+        self, row: _Row, outcome: _Outcome, *, attempts: int, target: _Target | None = None
+    ) -> DrainReport:
+        now = self._clock()
+        verdict = outcome.verdict
+        if verdict == "retry" and attempts >= self.max_attempts:
+            verdict = "failed"
+        values: dict[str, Any] = {
+            "attempts": attempts,
+            "last_status": outcome.status,
+            "last_error": outcome.error,
+            "lease_until": None,
+        }
+        if verdict == "sent":
+            values |= {
+                "status": OutboxStatus.SENT.value,
+                "sent_at": now,
+                "sent_activity_id": outcome.activity_id,
+                "sent_conversation_id": target.conversation_id if target else None,
+            }
+        else:
+            # Only a sent row has an activity; sent_conversation_id stays: it tells an
+            # operator which chat to look in for an unconfirmed message.
+            values["sent_activity_id"] = None
+        if verdict == "retry":
+            delay = outcome.retry_after
+            if delay is None:
+                delay = self._backoff(attempts)
+            values |= {
+                "status": OutboxStatus.PENDING.value,
+                "next_attempt_at": now + dt.timedelta(seconds=delay),
+                "claimed_by": None,
+            }
+        elif verdict != "sent":
+            values["status"] = verdict  # failed or unconfirmed
+
+        async def work(session: AsyncSession) -> bool:
+            result = await session.execute(
+                update(Notification)
+                .where(
+                    Notification.id == row.id,
+                    Notification.claimed_by == self.worker_id,
+                    # `unconfirmed`: recovery elsewhere gave up on us, but the truth is better.
+                    Notification.status.in_(
+                        (*_IN_FLIGHT, OutboxStatus.UNCONFIRMED.value)
+                        if verdict == "sent"
+                        else _IN_FLIGHT
+                    ),
+                )
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                return False
+            if (
+                verdict == "sent"
+                and row.kind == "card"
+                and row.request_id is not None
+                and target is not None
+                and outcome.activity_id
+            ):
+                copy = {
+                    "service_url": target.service_url,
+                    "conversation_id": target.conversation_id,
+                    "activity_id": outcome.activity_id,
+                    "updated_at": now,
+                }
+                statement = _insert_for(session)(CardCopy).values(
+                    request_id=row.request_id, recipient=row.recipient, **copy
+                )
+                await session.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=[CardCopy.request_id, CardCopy.recipient], set_=copy
+                    )
+                )
+            return True
+
+        if not await self._unit(work):
+            log.warning("outbox row %s: lease lost before its result was recorded", row.id)
+            return DrainReport()
+        if verdict == "sent":
+            return DrainReport(sent=1)
+        if verdict == "retry":
+            log.info(
+                "outbox row %s to %s: attempt %d failed (%s), retry at %s",
+                row.id,
+                row.recipient,
+                attempts,
+                outcome.error,
+                values["next_attempt_at"].isoformat(),
+            )
+            return DrainReport(retried=1)
+        log.warning(
+            "outbox row %s to %s %s after %d attempt(s): %s",
+            row.id,
+            row.recipient,
+            verdict,
+            attempts,
+            outcome.error,
+        )
+        return DrainReport(failed=1) if verdict == "failed" else DrainReport(unconfirmed=1)
+
+    async def _unit(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        return await _unit(self.database, work)
+
+
+async def _unit(database: Database, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """One transaction; SQLite can refuse a writer with "database is locked" when another
+    connection wrote first, so the whole unit is tried again a few times."""
+    for attempt in range(5):
+        try:
+            async with database.sessions.begin() as session:
+                return await work(session)
+        except OperationalError as error:
+            if "locked" not in str(error).lower() or attempt == 4:
+                raise
+            await asyncio.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _without_msrest_retries(client: ConnectorClient, *, timeout: float) -> None:
+    """msrest configures urllib3 to retry 5xx (and to sleep out Retry-After in its worker
+    thread) on every verb but POST; with an exhausted budget it even hides the status behind a
+    RetryError. The Retry object is shared with the client's already created HTTP session, so
+    it is changed in place: no retries, statuses passed through as they are."""
+    policy = client.config.retry_policy
+    policy.retries = 0  # total, connect and read
+    retry = policy.policy
+    retry.status = 0
+    retry.other = 0
+    retry.status_forcelist = frozenset()
+    retry.raise_on_status = False
+    retry.respect_retry_after_header = False
+    retry.backoff_factor = 0
+    client.config.connection.timeout = timeout
+
+
+# -- operators ------------------------------------------------------------------------------
+
+
+async def delivery_status(
+    database: Database, *, request_id: int | None = None, status: str | None = None
+) -> list[DeliveryLine]:
+    """The outbox rows, oldest first, optionally of one request or in one status."""
+    query = select(Notification).order_by(Notification.id)
+    if request_id is not None:
+        query = query.where(Notification.request_id == request_id)
+    if status is not None:
+        query = query.where(Notification.status == status)
+    async with database.sessions() as session:
+        rows = (await session.execute(query)).scalars().all()
+    return [
+        DeliveryLine(
+            id=row.id,
+            key=row.key,
+            kind=row.kind,
+            recipient=row.recipient,
+            request_id=row.request_id,
+            status=row.status,
+            attempts=row.attempts,
+            last_status=row.last_status,
+            last_error=row.last_error,
+            next_attempt_at=_utc(row.next_attempt_at),
+            sent_at=_utc(row.sent_at) if row.sent_at else None,
+            created_at=_utc(row.created_at),
+        )
+        for row in rows
+    ]
+
+
+async def retry_delivery(database: Database, row_id: int, *, now: dt.datetime) -> RetryOutcome:
+    """Put a `failed` or `unconfirmed` row back in the queue: an operator's decision, taken
+    after checking the chat (for `unconfirmed`: that the message did not arrive).
+
+    A card is not retried once a later card for the same request and person was sent: the old
+    one would overwrite the newer copy in place."""
+
+    async def work(session: AsyncSession) -> RetryOutcome:
+        row = await session.get(Notification, row_id)
+        if row is None:
+            return RetryOutcome.NOT_FOUND
+        if row.status not in (OutboxStatus.FAILED.value, OutboxStatus.UNCONFIRMED.value):
+            return RetryOutcome.NOT_RETRYABLE
+        if row.kind == "card" and row.request_id is not None:
+            later = aliased(Notification)
+            newer = await session.scalar(
+                select(
+                    exists().where(
+                        later.request_id == row.request_id,
+                        later.recipient == row.recipient,
+                        later.kind == "card",
+                        later.id > row.id,
+                        later.status == OutboxStatus.SENT.value,
+                    )
+                )
+            )
+            if newer:
+                return RetryOutcome.SUPERSEDED
+        result = await session.execute(
+            update(Notification)
+            .where(
+                Notification.id == row_id,
+                Notification.status.in_(
+                    (OutboxStatus.FAILED.value, OutboxStatus.UNCONFIRMED.value)
+                ),
+            )
+            .values(
+                status=OutboxStatus.PENDING.value,
+                attempts=0,
+                next_attempt_at=now,
+                lease_until=None,
+                claimed_by=None,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            return RetryOutcome.NOT_RETRYABLE
+        log.info("outbox row %s to %s requeued by an operator", row_id, row.recipient)
+        return RetryOutcome.RETRIED
+
+    return await _unit(database, work)
