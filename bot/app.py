@@ -23,9 +23,13 @@ from botbuilder.schema import Activity
 from botframework.connector.auth import BotFrameworkAuthentication
 from msrest.serialization import Model
 
+from bot import lifecycle, services
 from bot.adapter import create_adapter, create_authentication
 from bot.config import Settings
-from bot.teams import RapportageBot
+from bot.deadlines import DEFAULT_CALENDAR
+from bot.local_channel import BOT_ID, LOCAL_TENANT
+from bot.notifier import Notifier
+from bot.teams import RapportageBot, Runtime
 from dialogs.main import MainDialog
 from dialogs.request import Clock
 from storage.bot_state import SqlAlchemyStorage
@@ -42,6 +46,8 @@ class Components:
     adapter: CloudAdapter
     bot: RapportageBot
     scheduler: AsyncIOScheduler
+    notifier: Notifier
+    clock: Clock
 
 
 COMPONENTS = web.AppKey("components", Components)
@@ -60,7 +66,16 @@ def build_components(settings: Settings, clock: Clock = system_clock) -> Compone
     dialog = MainDialog(
         database, clock, settings.tz, last_gemeente=user_state.create_property("last_gemeente")
     )
-    bot = RapportageBot(ConversationState(storage), user_state, dialog)
+    notifier = Notifier(
+        database,
+        authentication,
+        bot_id=BOT_ID if settings.local_mode else f"28:{settings.microsoft_app_id}",
+        tenant_id=LOCAL_TENANT if settings.local_mode else settings.microsoft_app_tenant_id,
+        fallback_service_url=settings.teams_service_url,
+        clock=clock,
+    )
+    runtime = Runtime(database=database, clock=clock, tz=settings.tz, wake=notifier.wake)
+    bot = RapportageBot(ConversationState(storage), user_state, dialog, runtime)
     return Components(
         settings=settings,
         database=database,
@@ -69,7 +84,32 @@ def build_components(settings: Settings, clock: Clock = system_clock) -> Compone
         bot=bot,
         # Ticks in memory only: durable work is derived from our own tables (no pickled jobs).
         scheduler=AsyncIOScheduler(timezone=settings.tz),
+        notifier=notifier,
+        clock=clock,
     )
+
+
+async def sweep_aanvullingen(components: Components) -> None:
+    """The scheduler's tick for unanswered aanvullingen; the database says what is due, so a
+    tick missed while the bot was down is simply done at the next one."""
+    settings = components.settings
+    catalogue = await services.load_catalogue(components.database)
+    report = await lifecycle.sweep_aanvullingen(
+        components.database,
+        now=components.clock(),
+        tz=settings.tz,
+        calendar=DEFAULT_CALENDAR,
+        nudge_after=settings.aanvulling_nudge_working_days,
+        expire_after=settings.aanvulling_expire_working_days,
+        catalogue=catalogue,
+    )
+    if report.nudged or report.expired:
+        log.info("aanvullingen: %d nudged, %d closed", len(report.nudged), len(report.expired))
+        components.notifier.wake()
+
+
+def settings_tz(components: Components) -> dt.tzinfo:
+    return components.settings.tz
 
 
 def create_app(settings: Settings, components: Components | None = None) -> web.Application:
@@ -84,7 +124,19 @@ def create_app(settings: Settings, components: Components | None = None) -> web.
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     components = app[COMPONENTS]
+    components.scheduler.add_job(
+        sweep_aanvullingen,
+        "interval",
+        args=[components],
+        minutes=10,
+        id="sweep_aanvullingen",
+        # A late tick is still worth running; ticks that piled up collapse into one.
+        misfire_grace_time=None,
+        coalesce=True,
+        next_run_time=dt.datetime.now(settings_tz(components)),
+    )
     components.scheduler.start()
+    await components.notifier.start()
     log.info(
         "rapportagebot started (%s mode, database %s)",
         "local" if components.settings.local_mode else "deployed",
@@ -92,6 +144,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     )
     yield
     components.scheduler.shutdown(wait=False)
+    await components.notifier.stop()
     await components.database.dispose()
     log.info("rapportagebot stopped")
 

@@ -18,11 +18,10 @@ from aiohttp import web
 
 from bot.app import create_app
 from bot.config import Settings
-from bot.local_channel import LocalConnector, Received
+from bot.local_channel import BOT_ID, LOCAL_TENANT, LocalConnector, Received
 from cards.text import Button, card_to_text
 
-BOT_ID = "28:rapportagebot"
-LOCAL_TENANT = "00000000-0000-0000-0000-00000000c0de"
+CARD_RESPONSE = "application/vnd.microsoft.card.adaptive"
 
 
 def local_identity(name: str) -> tuple[str, str]:
@@ -40,6 +39,8 @@ class ChatSession:
     user_name: str
     http: aiohttp.ClientSession
     buttons: list[Button] = field(default_factory=list)
+    # The personal chat the bot opened itself, when it wrote to this person first.
+    conversation: str | None = None
 
     @property
     def user_id(self) -> str:
@@ -47,7 +48,7 @@ class ChatSession:
 
     @property
     def conversation_id(self) -> str:
-        return f"a:local-chat-{local_identity(self.user_name)[1]}"
+        return self.conversation or f"a:local-chat-{local_identity(self.user_name)[1]}"
 
     def activity(self, **fields: Any) -> dict[str, Any]:
         user_id, object_id = local_identity(self.user_name)
@@ -108,6 +109,10 @@ class ChatSession:
                 self.activity(type="invoke", name="adaptiveCard/action", value=value)
             )
             message = body.get("value") if isinstance(body, dict) else None
+            if isinstance(body, dict) and body.get("type") == CARD_RESPONSE:
+                # Teams puts the returned card in place of the clicked one: show it as a reply.
+                replies = [*replies, _card_reply(self.conversation_id, body.get("value") or {})]
+                return replies, None
             return replies, message if isinstance(message, str) else None
         payload = {**button.data, **inputs}
         _, _, replies = await self.post(
@@ -141,6 +146,17 @@ class ChatSession:
                         for number, button in enumerate(rendered.buttons, start=1)
                     )
         return lines
+
+
+def _card_reply(conversation_id: str, card: dict[str, Any]) -> Received:
+    return Received(
+        method="INVOKE",
+        path="",
+        conversation_id=conversation_id,
+        activity_id=None,
+        body={"attachments": [{"contentType": CARD_RESPONSE, "content": card}]},
+        authorization=None,
+    )
 
 
 def _plain(text: str) -> str:

@@ -56,6 +56,13 @@ class Settings(BaseSettings):
     time_zone: str = "Europe/Amsterdam"
     log_level: str = "INFO"
     max_body_bytes: int = Field(default=512 * 1024, ge=1024)
+    # An "aanvulling gevraagd" without answer: reminder after this many working days, closed as
+    # ingetrokken after that many (the documents give no number; the organisation sets it).
+    aanvulling_nudge_working_days: int = Field(default=5, ge=1)
+    aanvulling_expire_working_days: int = Field(default=10, ge=1)
+    # Where the bot opens a personal chat with someone who never wrote to it (Teams' global
+    # service URL; the bot learns the tenant's own from incoming activities).
+    teams_service_url: str = "https://smba.trafficmanager.net/teams/"
 
     @field_validator("allowed_tenants", mode="before")
     @classmethod
@@ -91,6 +98,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _safe_shape(self) -> Settings:
+        if self.aanvulling_expire_working_days <= self.aanvulling_nudge_working_days:
+            raise ValueError(
+                "AANVULLING_EXPIRE_WORKING_DAYS must be larger than "
+                "AANVULLING_NUDGE_WORKING_DAYS: the reminder comes before the request is closed."
+            )
         if self.local_mode:
             if not _is_loopback(self.host):
                 raise ValueError(

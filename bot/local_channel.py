@@ -40,6 +40,10 @@ class Received:
         ]
 
 
+# Who the bot and the tenant are when there is no Teams: stable ids for the chat and the tests.
+BOT_ID = "28:rapportagebot"
+LOCAL_TENANT = "00000000-0000-0000-0000-00000000c0de"
+
 # (status, headers, body) to answer one request with instead of success.
 Fault = tuple[int, dict[str, str], dict[str, Any]]
 

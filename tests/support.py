@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 from bot.app import system_clock
 from bot.chat import ChatSession
@@ -63,6 +64,7 @@ class BotServer:
         self.clock = clock
         self._server: object | None = None
         self._http: object | None = None
+        self.components: Any = None
 
     async def start(self) -> BotServer:
         import aiohttp
@@ -71,6 +73,7 @@ class BotServer:
         from bot.app import build_components, create_app
 
         components = build_components(self.settings, clock=self.clock or system_clock)
+        self.components = components
         server = TestServer(create_app(self.settings, components), host="127.0.0.1")
         await server.start_server()
         self._server = server
@@ -82,6 +85,11 @@ class BotServer:
             await self._http.close()  # type: ignore[attr-defined]
         if self._server is not None:
             await self._server.close()  # type: ignore[attr-defined]
+
+    async def deliver(self) -> None:
+        """Send what the outbox holds now (the dispatcher also runs by itself; this makes a
+        test wait for it deterministically)."""
+        await self.components.notifier.drain()
 
     def url(self, path: str) -> str:
         return str(self._server.make_url(path))  # type: ignore[attr-defined]
