@@ -14,6 +14,7 @@ class Command(StrEnum):
     MY_REQUESTS = "mijn aanvragen"
     BACK = "terug"
     STATUS = "status"
+    BEHEER = "beheer"
 
 
 _ALIASES: dict[str, Command] = {
@@ -41,4 +42,8 @@ _ALIASES: dict[str, Command] = {
 
 
 def recognise(text: str) -> Command | None:
-    return _ALIASES.get(normalise(text))
+    plain = normalise(text)
+    # "beheer …" carries arguments (names, places); dialogs.beheer parses the rest.
+    if plain.split(" ", 1)[0] == "beheer":
+        return Command.BEHEER
+    return _ALIASES.get(plain)

@@ -21,6 +21,7 @@ from botbuilder.schema import ActivityTypes
 
 from bot import services
 from cards.render import render, text
+from dialogs import beheer
 from dialogs.commands import Command, recognise
 from dialogs.request import Clock, RequestDialog
 from storage.db import Database
@@ -71,6 +72,8 @@ class MainDialog(ComponentDialog):
             await step.context.send_activity(text("nothing_to_cancel"))
         elif command in (Command.MY_REQUESTS, Command.STATUS):
             await self._my_requests(step)
+        elif command is Command.BEHEER:
+            await beheer.handle(step.context, self._database)
         else:
             await step.context.send_activity(text("unknown_input"))
         return await step.end_dialog()
