@@ -6,9 +6,14 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import func, select
+
+from bot.chat import local_identity
 from bot.content import Bevoegdheid, QuestionType, bevoegdheden, load_directory
 from bot.registry import load_registry
+from bot.workflow import TRANSITIONS, Action, RequestStatus, Role
 from storage.db import Database
+from storage.models import Request
 from storage.repositories import replace_knowledge, replace_registry
 from support import Transcript
 
@@ -96,3 +101,58 @@ async def fixed_questions(
     out = await t.say(report_type)
     assert "Wanneer heeft de gemeente" in out
     return await t.say("15-12-2026")
+
+
+# --- A stored request in any state, for the lifecycle tests -------------------------------------
+
+NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
+# One person of the demo registry per role in a Zeist request handled by basisteam Heuvelrug.
+ACTOR_OF = {
+    Role.AANVRAGER: "Anne Aanvrager",
+    Role.GEMEENTELIJK_AANSPREEKPUNT: "Gert Gemeente",
+    Role.COORDINATOR: "Carla Coördinator",
+}
+# The steps taken on cards (submitting is the dialog's, expiring the bot's).
+ON_CARDS = [t for t in TRANSITIONS if t.action not in (Action.SUBMIT, Action.EXPIRE)]
+# Card inputs that satisfy every step that needs a reason or an outcome.
+INPUTS = {
+    "aanvulling_vragen_reason": "Welk adres?",
+    "afwijzen_reason": "Geen grond",
+    "aanvullen_reason": "Dorpsstraat",
+    "zaakofficier_bezwaar_reason": "Onderzoek loopt",
+    "controle_afgekeurd_reason": "Bronnen ontbreken",
+    "om_terug_reason": "Proportionaliteit",
+    "om_weigert_reason": "Opsporingsbelang",
+    "outcome": "geen_maatregel",
+}
+
+
+async def seed(database: Database, status: RequestStatus, investigation: str) -> str:
+    """Store a request of Anne's directly in `status`; returns its reference."""
+    anne = local_identity("Anne Aanvrager")[1]
+    async with database.sessions.begin() as session:
+        count = (await session.execute(select(func.count()).select_from(Request))).scalar_one()
+        reference = f"BR-2026-{count + 1:04d}"
+        session.add(
+            Request(
+                reference=reference,
+                status=status.value,
+                version=1,
+                bevoegdheid_id="sluiting_drugspand",
+                gemeente_id="zeist",
+                basisteam_id="heuvelrug",
+                subject="Pand",
+                criminal_investigation=investigation,
+                boa_route_possible=False,
+                report_type="eenvoudig",
+                desired_date=dt.date(2026, 12, 15),
+                answers={},
+                requester_aad_id=anne,
+                requester_name="Anne Aanvrager",
+                requester_conversation={},
+                created_at=NOW,
+                updated_at=NOW,
+                status_since=NOW,
+            )
+        )
+    return reference

@@ -3,7 +3,6 @@ use case applies them to a stored request (real database; the cards call this sa
 
 from __future__ import annotations
 
-import datetime as dt
 import zoneinfo
 from collections.abc import AsyncIterator
 
@@ -12,29 +11,12 @@ from sqlalchemy import func, select
 
 from bot import lifecycle, services
 from bot.chat import local_identity
-from bot.workflow import TRANSITIONS, Action, Needs, RequestStatus, Role, Transition
-from requesting import load_content
+from bot.workflow import Action, Needs, RequestStatus, Role, Transition
+from requesting import ACTOR_OF, INPUTS, NOW, ON_CARDS, load_content, seed
 from storage.db import Database
 from storage.models import Notification, Request, RequestEvent
 
 TZ = zoneinfo.ZoneInfo("Europe/Amsterdam")
-NOW = dt.datetime(2026, 11, 23, 9, 0, tzinfo=dt.UTC)
-ACTOR_OF = {
-    Role.AANVRAGER: "Anne Aanvrager",
-    Role.GEMEENTELIJK_AANSPREEKPUNT: "Gert Gemeente",
-    Role.COORDINATOR: "Carla Coördinator",
-}
-ON_CARDS = [t for t in TRANSITIONS if t.action not in (Action.SUBMIT, Action.EXPIRE)]
-INPUTS = {
-    "aanvulling_vragen_reason": "Welk adres?",
-    "afwijzen_reason": "Geen grond",
-    "aanvullen_reason": "Dorpsstraat",
-    "zaakofficier_bezwaar_reason": "Onderzoek loopt",
-    "controle_afgekeurd_reason": "Bronnen ontbreken",
-    "om_terug_reason": "Proportionaliteit",
-    "om_weigert_reason": "Opsporingsbelang",
-    "outcome": "geen_maatregel",
-}
 
 
 @pytest.fixture
@@ -43,36 +25,6 @@ async def database(database_url: str) -> AsyncIterator[Database]:
     db = Database.connect(database_url)
     yield db
     await db.dispose()
-
-
-async def seed(database: Database, status: RequestStatus, investigation: str) -> str:
-    anne = local_identity("Anne Aanvrager")[1]
-    async with database.sessions.begin() as session:
-        count = (await session.execute(select(func.count()).select_from(Request))).scalar_one()
-        reference = f"BR-2026-{count + 1:04d}"
-        session.add(
-            Request(
-                reference=reference,
-                status=status.value,
-                version=1,
-                bevoegdheid_id="sluiting_drugspand",
-                gemeente_id="zeist",
-                basisteam_id="heuvelrug",
-                subject="Pand",
-                criminal_investigation=investigation,
-                boa_route_possible=False,
-                report_type="eenvoudig",
-                desired_date=dt.date(2026, 12, 15),
-                answers={},
-                requester_aad_id=anne,
-                requester_name="Anne Aanvrager",
-                requester_conversation={},
-                created_at=NOW,
-                updated_at=NOW,
-                status_since=NOW,
-            )
-        )
-    return reference
 
 
 async def act(
