@@ -20,7 +20,7 @@ migrate: install
 
 load: migrate
 	$(PY) -m bot kb import knowledge/
-	$(PY) -m bot admin import knowledge/registry/demo.yaml
+	$(PY) -m bot admin import --if-empty knowledge/registry/demo.yaml
 
 run: load
 	$(PY) -m bot serve

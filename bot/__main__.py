@@ -92,9 +92,12 @@ async def _kb_import(settings: Settings, root: Path) -> int:
     return 0
 
 
-async def _admin_import(settings: Settings, path: Path) -> int:
+async def _admin_import(settings: Settings, path: Path, if_empty: bool = False) -> int:
+    from sqlalchemy import select
+
     from bot.content import ContentError
     from bot.registry import load_registry
+    from storage.models import Gemeente
     from storage.repositories import replace_registry
 
     try:
@@ -102,7 +105,18 @@ async def _admin_import(settings: Settings, path: Path) -> int:
     except ContentError as error:
         print(error, file=sys.stderr)
         return 1
-    counts = await _in_transaction(settings, lambda session: replace_registry(session, registry))
+
+    async def load(session: AsyncSession) -> dict[str, int] | None:
+        # `make run` loads the demo registry on every start; once a registry is stored, roles
+        # that beheerders changed in chat must survive that.
+        if if_empty and (await session.scalar(select(Gemeente.id).limit(1))) is not None:
+            return None
+        return await replace_registry(session, registry)
+
+    counts = await _in_transaction(settings, load)
+    if counts is None:
+        print("register staat er al: niets geïmporteerd (zonder --if-empty wordt het vervangen)")
+        return 0
     print(
         f"register: {counts['gemeenten']} gemeenten, {counts['basisteams']} basisteams, "
         f"{counts['personen']} personen"
@@ -311,6 +325,11 @@ def main(argv: list[str] | None = None) -> int:
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
     admin_import = admin_commands.add_parser("import", help="validate and load a registry YAML")
     admin_import.add_argument("path", type=Path)
+    admin_import.add_argument(
+        "--if-empty",
+        action="store_true",
+        help="only when no registry is stored yet (keeps roles changed with `beheer` in chat)",
+    )
     admin_export = admin_commands.add_parser("export", help="write the stored registry as YAML")
     admin_export.add_argument("path", type=Path, nargs="?", help="file (default: stdout)")
     requests = commands.add_parser("requests", help="stored requests")
@@ -363,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "admin" and args.admin_command == "export":
         return asyncio.run(_admin_export(settings, args.path))
     if args.command == "admin":
-        return asyncio.run(_admin_import(settings, args.path))
+        return asyncio.run(_admin_import(settings, args.path, args.if_empty))
     if args.command == "requests" and args.requests_command == "show":
         return asyncio.run(_requests_show(settings, args.reference))
     if args.command == "requests":

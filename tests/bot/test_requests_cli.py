@@ -134,3 +134,24 @@ def test_registry_export_can_be_imported_again_unchanged(tmp_path: Path) -> None
     again = tmp_path / "again.yaml"
     run("admin", "export", str(again), database=database)
     assert again.read_text() == exported.read_text()
+
+
+def test_if_empty_keeps_a_stored_registry(tmp_path: Path) -> None:
+    """`make run` imports the demo registry with --if-empty on every start: a role a beheerder
+    removed in chat must stay removed."""
+    database = tmp_path / "keep.sqlite3"
+    assert run("migrate", database=database).returncode == 0
+    first = run("admin", "import", "--if-empty", "knowledge/registry/demo.yaml", database=database)
+    assert "8 gemeenten" in first.stdout, first.stderr
+    changed = tmp_path / "changed.yaml"
+    run("admin", "export", str(changed), database=database)
+    edited = changed.read_text().replace("Erik Expert", "Erik Expert-de Boer")
+    assert edited != changed.read_text()
+    changed.write_text(edited)
+    assert run("admin", "import", str(changed), database=database).returncode == 0
+    again = run("admin", "import", "--if-empty", "knowledge/registry/demo.yaml", database=database)
+    assert again.returncode == 0 and "niets geïmporteerd" in again.stdout
+    assert "Erik Expert-de Boer" in run("admin", "export", database=database).stdout
+    # Without the flag the file replaces the store, as documented.
+    run("admin", "import", "knowledge/registry/demo.yaml", database=database)
+    assert "Erik Expert-de Boer" not in run("admin", "export", database=database).stdout
