@@ -108,6 +108,9 @@ class Bevoegdheid(_Strict):
     id: Code
     title: str = Field(min_length=5, max_length=120)
     synonyms: list[str] = Field(default_factory=list)
+    # How people ask for this power in their own words ("kan ik een drugspand sluiten?"); the
+    # knowledge search indexes them next to the title.
+    questions: list[str] = Field(default_factory=list)
     legal_basis: str = Field(min_length=3)
     competent_body: str = Field(min_length=2)
     applies_when: str = Field(min_length=20)
@@ -147,6 +150,59 @@ class Bevoegdheid(_Strict):
         return self
 
 
+class Topic(StrEnum):
+    """What a process entry is about; the answer card and `kb export` group by it."""
+
+    PROCES = "proces"  # the BR process itself: when, who, how long
+    INFORMATIEDELING = "informatiedeling"  # grounds for sharing information
+    VEILIGHEID = "veiligheid"  # kinds of safety problems, the mayor's role, the RIEC
+    HANDHAVING = "handhaving"  # cooperation in enforcement per theme
+
+
+class ProcessEntry(_Strict):
+    """A question about the process or information sharing, answered from the domain brief and
+    the seeds (not a power one can request a rapportage for)."""
+
+    kind: Literal["proces"] = "proces"
+    id: Code
+    title: str = Field(min_length=5, max_length=120)
+    topic: Topic
+    synonyms: list[str] = Field(default_factory=list)
+    questions: list[str] = Field(min_length=2)
+    answer: str = Field(min_length=40, max_length=2500)
+    legal_basis: str = ""
+    competent_body: str = ""
+    steps: list[str] = Field(default_factory=list)
+    needed_information: list[str] = Field(default_factory=list)
+    # A bevoegdheid this answer leads to: the card then offers to start a request with it.
+    bevoegdheid: Code | None = None
+    related: list[Code] = Field(default_factory=list)
+    sources: list[Source] = Field(min_length=1)
+    last_checked: dt.date
+    review_status: ReviewStatus = ReviewStatus.STARTER
+
+
+class SynonymTable(_Strict):
+    """Words people use for the same thing (damocles, 13b, drugspand) and abbreviations (BR,
+    OvJ): content, so jurists and beheerders can extend it without a release."""
+
+    kind: Literal["synoniemen"] = "synoniemen"
+    id: Code
+    title: str = Field(min_length=5, max_length=120)
+    # Each group lists words and phrases that mean the same for a search.
+    groups: list[list[str]] = Field(default_factory=list)
+    # An abbreviation and what it stands for (case-insensitive when matched).
+    abbreviations: dict[str, str] = Field(default_factory=dict)
+    last_checked: dt.date
+
+    @model_validator(mode="after")
+    def _groups_have_two_terms(self) -> SynonymTable:
+        for number, group in enumerate(self.groups):
+            if len({term.strip().lower() for term in group if term.strip()}) < 2:
+                raise ValueError(f"groups.{number}: a group needs at least two different terms")
+        return self
+
+
 class ContentError(Exception):
     """A content file is wrong; the message names the file and the field at fault."""
 
@@ -163,7 +219,11 @@ class LoadedEntry(BaseModel):
     data: dict[str, Any]
 
 
-_KINDS: dict[str, type[_Strict]] = {"bevoegdheden": Bevoegdheid}
+_KINDS: dict[str, type[_Strict]] = {
+    "bevoegdheden": Bevoegdheid,
+    "proces": ProcessEntry,
+    "taal": SynonymTable,
+}
 
 
 def _format_error(path: Path, error: ValidationError) -> str:
@@ -208,8 +268,31 @@ def load_directory(root: Path) -> list[LoadedEntry]:
                 raise ContentError(f"{path}: id '{entry.id}' staat ook in {seen[entry.id]}")
             seen[entry.id] = entry.path
             entries.append(entry)
+    check_references(entries)
     return entries
 
 
 def bevoegdheden(entries: Iterable[LoadedEntry]) -> list[Bevoegdheid]:
     return [Bevoegdheid.model_validate(e.data) for e in entries if e.kind == "bevoegdheid"]
+
+
+def process_entries(entries: Iterable[LoadedEntry]) -> list[ProcessEntry]:
+    return [ProcessEntry.model_validate(e.data) for e in entries if e.kind == "proces"]
+
+
+def synonym_tables(entries: Iterable[LoadedEntry]) -> list[SynonymTable]:
+    return [SynonymTable.model_validate(e.data) for e in entries if e.kind == "synoniemen"]
+
+
+def check_references(entries: Iterable[LoadedEntry]) -> None:
+    """Links between entries must point at entries that exist (a renamed file would otherwise
+    leave a dead "start een aanvraag" button)."""
+    loaded = list(entries)
+    ids = {e.id for e in loaded}
+    powers = {e.id for e in loaded if e.kind == "bevoegdheid"}
+    for entry in process_entries(loaded):
+        if entry.bevoegdheid is not None and entry.bevoegdheid not in powers:
+            raise ContentError(f"{entry.id}: bevoegdheid '{entry.bevoegdheid}' bestaat niet")
+        for other in entry.related:
+            if other not in ids:
+                raise ContentError(f"{entry.id}: related '{other}' bestaat niet")
