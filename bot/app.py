@@ -10,6 +10,7 @@ handler.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -27,6 +28,7 @@ from bot import lifecycle, services
 from bot.adapter import create_adapter, create_authentication
 from bot.config import Settings
 from bot.deadlines import DEFAULT_CALENDAR
+from bot.jobs import Jobs
 from bot.local_channel import BOT_ID, LOCAL_TENANT
 from bot.notifier import Notifier
 from bot.teams import RapportageBot, Runtime
@@ -48,6 +50,7 @@ class Components:
     scheduler: AsyncIOScheduler
     notifier: Notifier
     clock: Clock
+    jobs: Jobs
 
 
 COMPONENTS = web.AppKey("components", Components)
@@ -86,6 +89,7 @@ def build_components(settings: Settings, clock: Clock = system_clock) -> Compone
         scheduler=AsyncIOScheduler(timezone=settings.tz),
         notifier=notifier,
         clock=clock,
+        jobs=Jobs(),
     )
 
 
@@ -125,9 +129,9 @@ def create_app(settings: Settings, components: Components | None = None) -> web.
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     components = app[COMPONENTS]
     components.scheduler.add_job(
-        sweep_aanvullingen,
+        components.jobs.run,
         "interval",
-        args=[components],
+        args=["sweep_aanvullingen", functools.partial(sweep_aanvullingen, components)],
         minutes=10,
         id="sweep_aanvullingen",
         # A late tick is still worth running; ticks that piled up collapse into one.
@@ -144,6 +148,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     )
     yield
     components.scheduler.shutdown(wait=False)
+    # Running ticks finish before the database goes (see bot/jobs.py).
+    await components.jobs.close()
     await components.notifier.stop()
     await components.database.dispose()
     log.info("rapportagebot stopped")
