@@ -8,17 +8,16 @@ together. Sending happens later, from the outbox (`bot.notifier`).
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import zoneinfo
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.deadlines import WorkingCalendar
@@ -255,20 +254,6 @@ async def _announce_change(
     await queue_cards_and_notices(session, request, context, now, notice=notice)
 
 
-async def _retrying(database: Database, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """One unit of work; SQLite refuses a second writer whose snapshot is stale ("database is
-    locked") even with a busy timeout, so the whole unit is retried a few times."""
-    for attempt in range(5):
-        try:
-            async with database.sessions.begin() as session:
-                return await work(session)
-        except OperationalError as error:
-            if "locked" not in str(error).lower() or attempt == 4:
-                raise
-            await asyncio.sleep(0.05 * (attempt + 1))
-    raise AssertionError("unreachable")
-
-
 class _Abort(Exception):
     """Leave the unit of work without writing anything, with this answer."""
 
@@ -387,7 +372,7 @@ async def act(
         )
 
     try:
-        return await _retrying(database, work)
+        return await database.transaction(work)
     except _Abort as abort:
         if abort.result.outcome is Outcome.STALE and not abort.result.message:
             return await _after_race(database, reference, actor, context)
@@ -532,7 +517,7 @@ async def sweep_aanvullingen(
                 return await _nudge(session, request, context, now, expire_at)
             return None
 
-        done = await _retrying(database, work)
+        done = await database.transaction(work)
         if done == "expired":
             report.expired.append(str(request_id))
         elif done == "nudged":

@@ -82,7 +82,6 @@ from msrest.exceptions import HttpOperationError
 from sqlalchemy import and_, case, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from urllib3.exceptions import ConnectTimeoutError
@@ -1015,21 +1014,7 @@ class Notifier:
         return DrainReport(failed=1) if verdict == "failed" else DrainReport(unconfirmed=1)
 
     async def _unit(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-        return await _unit(self.database, work)
-
-
-async def _unit(database: Database, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """One transaction; SQLite can refuse a writer with "database is locked" when another
-    connection wrote first, so the whole unit is tried again a few times."""
-    for attempt in range(5):
-        try:
-            async with database.sessions.begin() as session:
-                return await work(session)
-        except OperationalError as error:
-            if "locked" not in str(error).lower() or attempt == 4:
-                raise
-            await asyncio.sleep(0.05 * (attempt + 1))
-    raise AssertionError("unreachable")
+        return await self.database.transaction(work)
 
 
 def _without_msrest_retries(client: ConnectorClient, *, timeout: float) -> None:
@@ -1132,4 +1117,4 @@ async def retry_delivery(database: Database, row_id: int, *, now: dt.datetime) -
         log.info("outbox row %s to %s requeued by an operator", row_id, row.recipient)
         return RetryOutcome.RETRIED
 
-    return await _unit(database, work)
+    return await database.transaction(work)

@@ -7,18 +7,22 @@ and the CLI, and `dispose()` by their shutdown.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+
+T = TypeVar("T")
 
 
 def create_engine(url: str) -> AsyncEngine:
@@ -67,6 +71,20 @@ class Database:
             return True
         except Exception:
             return False
+
+    async def transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run `work` as one unit of work and commit it. SQLite refuses a second writer whose
+        snapshot is stale ("database is locked") even with a busy timeout, so the whole unit is
+        tried again a few times; every other error is the caller's."""
+        for attempt in range(5):
+            try:
+                async with self.sessions.begin() as session:
+                    return await work(session)
+            except OperationalError as error:
+                if "locked" not in str(error).lower() or attempt == 4:
+                    raise
+                await asyncio.sleep(0.05 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     async def dispose(self) -> None:
         await self.engine.dispose()
