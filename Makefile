@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: install migrate load run test test-postgres lint package bench clean
+.PHONY: install migrate load run test test-postgres lint package bench eval clean
 
 install: $(STAMP)
 
@@ -36,6 +36,14 @@ lint: install
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
+
+# The knowledge search on the dev set (tests/data/ask_dev.yaml): hit@1, hit@3, MRR, out-of-scope.
+eval: install
+	$(PY) -m bench.eval
+
+# Latency benchmarks; writes bench/results.json and prints a Markdown table.
+bench: install
+	$(PY) -m bench.run
 
 package: install
 	$(PY) manifest/build.py

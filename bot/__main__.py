@@ -1,4 +1,5 @@
-"""Command line: `python -m bot serve | chat | migrate | kb import`. Thin: parses, wires, calls."""
+"""Command line: `python -m bot serve | chat | ask | migrate | kb import | kb export`. Thin:
+parses, wires, calls."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiohttp import web
 
@@ -29,7 +30,7 @@ def _configure_logging(settings: Settings, quiet: bool = False) -> None:
         stream=sys.stderr,
     )
     # The SDK's HTTP stack logs request bodies at DEBUG: keep user text out of logs.
-    for noisy in ("msrest", "botframework", "urllib3", "aiohttp.access", "alembic"):
+    for noisy in ("msrest", "botframework", "urllib3", "aiohttp.access", "alembic", "bm25s"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
@@ -86,9 +87,107 @@ async def _kb_import(settings: Settings, root: Path) -> int:
         ("nieuw", report.created),
         ("gewijzigd", report.updated),
         ("verwijderd", report.removed),
+        ("behouden (in chat goedgekeurd, nog niet in een bestand: kb export)", report.kept),
     ):
         for entry_id in ids:
             print(f"  {label}: {entry_id}")
+    return 0
+
+
+# The folder of each kind of entry under knowledge/ (the layout `kb import` reads).
+_KIND_FOLDERS = {"bevoegdheid": "bevoegdheden", "proces": "proces", "synoniemen": "taal"}
+
+
+async def _kb_export(settings: Settings, root: Path) -> int:
+    import yaml
+    from sqlalchemy import select
+
+    from storage.models import KnowledgeEntry
+
+    async def load(session: AsyncSession) -> list[tuple[str, str, dict[str, Any]]]:
+        rows = await session.execute(
+            select(KnowledgeEntry.id, KnowledgeEntry.kind, KnowledgeEntry.data).order_by(
+                KnowledgeEntry.id
+            )
+        )
+        return [(row.id, row.kind, dict(row.data)) for row in rows]
+
+    entries = await _in_transaction(settings, load)
+
+    def write() -> int:
+        written = 0
+        for entry_id, kind, data in entries:
+            folder = _KIND_FOLDERS.get(kind)
+            if folder is None:
+                print(f"  overgeslagen: {entry_id} (onbekende soort {kind!r})", file=sys.stderr)
+                continue
+            path = root / folder / f"{entry_id}.yaml"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+            path.write_text(text, encoding="utf-8")
+            written += 1
+        return written
+
+    written = await asyncio.to_thread(write)
+    print(f"kennisbank: {written} items geschreven naar {root}")
+    return 0
+
+
+def _answer_text(data: dict[str, Any] | None) -> str:
+    """The short answer of an entry: a process entry's answer, a bevoegdheid's applies_when."""
+    if data is None:
+        return ""
+    return str(data.get("answer") or data.get("applies_when") or "")
+
+
+async def _ask(settings: Settings, question: str, k: int, as_json: bool) -> int:
+    import json
+
+    from bot.knowledge_service import KnowledgeService
+    from storage.db import Database
+
+    database = Database.connect(settings.database_url)
+    try:
+        service = KnowledgeService(database)
+        result = await service.ask(question, k=k)
+        answers = {hit.id: _answer_text(await service.entry(hit.id)) for hit in result.hits}
+    finally:
+        await database.dispose()
+    if as_json:
+        print(
+            json.dumps(
+                {
+                    "question": result.question,
+                    "confident": result.confident,
+                    "results": [
+                        {
+                            "id": hit.id,
+                            "title": hit.title,
+                            "legal_basis": hit.legal_basis,
+                            "score": hit.score,
+                            "answer": answers[hit.id],
+                        }
+                        for hit in result.hits
+                    ],
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return 0
+    if result.confident:
+        best = result.hits[0]
+        basis = f" ({best.legal_basis})" if best.legal_basis else ""
+        print(f"{best.title}{basis}  [zekerheid {best.score:.2f}]")
+        print(answers[best.id])
+        if result.alternatives:
+            print("Bedoelde je misschien: " + "; ".join(h.title for h in result.alternatives))
+        return 0
+    print("Dat weet ik niet zeker.")
+    if result.alternatives:
+        print("Bedoelde je:")
+        for hit in result.alternatives:
+            print(f"  - {hit.title}  [{hit.score:.2f}]")
     return 0
 
 
@@ -321,6 +420,14 @@ def main(argv: list[str] | None = None) -> int:
     kb_commands = kb.add_subparsers(dest="kb_command", required=True)
     kb_import = kb_commands.add_parser("import", help="validate and load knowledge/ YAML")
     kb_import.add_argument("root", nargs="?", type=Path, default=Path("knowledge"))
+    kb_export = kb_commands.add_parser(
+        "export", help="write the stored entries as YAML (one file per entry, knowledge/ layout)"
+    )
+    kb_export.add_argument("root", nargs="?", type=Path, default=Path("knowledge-export"))
+    ask = commands.add_parser("ask", help="search the knowledge for an answer")
+    ask.add_argument("question", help='e.g. "kan ik een drugspand sluiten?"')
+    ask.add_argument("--json", action="store_true", help="machine-readable output")
+    ask.add_argument("--k", type=int, default=3, help="at most this many results (default 3)")
     admin = commands.add_parser("admin", help="registry of gemeenten and basisteams")
     admin_commands = admin.add_subparsers(dest="admin_command", required=True)
     admin_import = admin_commands.add_parser("import", help="validate and load a registry YAML")
@@ -377,8 +484,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "migrate":
         _migrate(settings)
         return 0
+    if args.command == "kb" and args.kb_command == "export":
+        return asyncio.run(_kb_export(settings, args.root))
     if args.command == "kb":
         return asyncio.run(_kb_import(settings, args.root))
+    if args.command == "ask":
+        if args.k < 1:
+            parser.error("--k must be at least 1")
+        return asyncio.run(_ask(settings, args.question, args.k, args.json))
     if args.command == "admin" and args.admin_command == "export":
         return asyncio.run(_admin_export(settings, args.path))
     if args.command == "admin":

@@ -32,10 +32,20 @@ class ImportReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
+    # Entries approved in chat (from an expert's answer) that the files do not hold yet.
+    kept: list[str] = field(default_factory=list)
+
+
+# `source_path` of an entry a beheerder approved in chat; see bot/experts.py.
+APPROVED_IN_CHAT = "expertvraag "
 
 
 async def replace_knowledge(session: AsyncSession, entries: Sequence[LoadedEntry]) -> ImportReport:
-    """Make the stored entries equal to `entries` (the YAML files are the source of truth)."""
+    """Make the stored entries equal to `entries` (the YAML files are the source of truth).
+
+    Except for entries approved in chat that no file holds yet: `make run` imports on every
+    start, and an approved expert answer must not vanish with the next restart. `kb export`
+    writes them out; once their file is committed, the file governs them like any other."""
     report = ImportReport()
     stored = {row.id: row for row in (await session.execute(select(KnowledgeEntry))).scalars()}
     for entry in entries:
@@ -58,10 +68,16 @@ async def replace_knowledge(session: AsyncSession, entries: Sequence[LoadedEntry
             row.checksum, row.source_path = entry.checksum, entry.path
             report.updated.append(entry.id)
         else:
+            # An entry approved in chat and since exported to a file is now the file's.
+            row.source_path = entry.path
             report.unchanged.append(entry.id)
-    if stored:
-        await session.execute(delete(KnowledgeEntry).where(KnowledgeEntry.id.in_(list(stored))))
-        report.removed.extend(sorted(stored))
+    report.kept.extend(
+        sorted(i for i, row in stored.items() if row.source_path.startswith(APPROVED_IN_CHAT))
+    )
+    gone = sorted(set(stored) - set(report.kept))
+    if gone:
+        await session.execute(delete(KnowledgeEntry).where(KnowledgeEntry.id.in_(gone)))
+        report.removed.extend(gone)
     return report
 
 

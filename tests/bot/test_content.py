@@ -155,3 +155,43 @@ async def test_kb_import_of_a_broken_file_changes_nothing(
         assert ids == ["proef_bevoegdheid"]
     finally:
         await database.dispose()
+
+
+async def test_kb_import_keeps_entries_approved_in_chat_until_a_file_holds_them(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """`make run` imports on every start: an approved expert answer must survive it."""
+    from storage.repositories import APPROVED_IN_CHAT, replace_knowledge
+
+    root = tmp_path / "knowledge"
+    write(root, "proef_bevoegdheid", VALID)
+    database = Database.connect(sqlite_url)
+    try:
+        async with database.sessions.begin() as session:
+            await replace_knowledge(session, load_directory(root))
+            session.add(
+                KnowledgeEntry(
+                    id="expert_7",
+                    kind="proces",
+                    title="Goedgekeurd expertantwoord",
+                    data={"id": "expert_7", "kind": "proces", "title": "Goedgekeurd"},
+                    checksum="x",
+                    source_path=f"{APPROVED_IN_CHAT}7",
+                )
+            )
+        async with database.sessions.begin() as session:
+            report = await replace_knowledge(session, load_directory(root))
+        assert report.kept == ["expert_7"] and report.removed == []
+        async with database.sessions() as session:
+            ids = set((await session.execute(select(KnowledgeEntry.id))).scalars())
+        assert ids == {"proef_bevoegdheid", "expert_7"}
+        # Once the entry is in a file, the file governs it: removing the file removes it.
+        async with database.sessions.begin() as session:
+            row = await session.get(KnowledgeEntry, "expert_7")
+            assert row is not None
+            row.source_path = str(root / "proces" / "expert_7.yaml")
+        async with database.sessions.begin() as session:
+            report = await replace_knowledge(session, load_directory(root))
+        assert report.removed == ["expert_7"] and report.kept == []
+    finally:
+        await database.dispose()
