@@ -24,11 +24,12 @@ from botbuilder.schema import Activity
 from botframework.connector.auth import BotFrameworkAuthentication
 from msrest.serialization import Model
 
-from bot import lifecycle, services
+from bot import experts, lifecycle, services
 from bot.adapter import create_adapter, create_authentication
 from bot.config import Settings
 from bot.deadlines import DEFAULT_CALENDAR
 from bot.jobs import Jobs
+from bot.knowledge_service import KnowledgeService
 from bot.local_channel import BOT_ID, LOCAL_TENANT
 from bot.notifier import Notifier
 from bot.teams import RapportageBot, Runtime
@@ -51,6 +52,7 @@ class Components:
     notifier: Notifier
     clock: Clock
     jobs: Jobs
+    knowledge: KnowledgeService
 
 
 COMPONENTS = web.AppKey("components", Components)
@@ -66,8 +68,13 @@ def build_components(settings: Settings, clock: Clock = system_clock) -> Compone
     storage = SqlAlchemyStorage(database)
     authentication = create_authentication(settings)
     user_state = UserState(storage)
+    knowledge = KnowledgeService(database)
     dialog = MainDialog(
-        database, clock, settings.tz, last_gemeente=user_state.create_property("last_gemeente")
+        database,
+        clock,
+        settings.tz,
+        last_gemeente=user_state.create_property("last_gemeente"),
+        knowledge=knowledge,
     )
     notifier = Notifier(
         database,
@@ -77,7 +84,15 @@ def build_components(settings: Settings, clock: Clock = system_clock) -> Compone
         fallback_service_url=settings.teams_service_url,
         clock=clock,
     )
-    runtime = Runtime(database=database, clock=clock, tz=settings.tz, wake=notifier.wake)
+    runtime = Runtime(
+        database=database,
+        clock=clock,
+        tz=settings.tz,
+        wake=notifier.wake,
+        knowledge=knowledge,
+        expert_due_working_days=settings.expert_answer_working_days,
+        calendar=DEFAULT_CALENDAR,
+    )
     bot = RapportageBot(ConversationState(storage), user_state, dialog, runtime)
     return Components(
         settings=settings,
@@ -90,6 +105,7 @@ def build_components(settings: Settings, clock: Clock = system_clock) -> Compone
         notifier=notifier,
         clock=clock,
         jobs=Jobs(),
+        knowledge=knowledge,
     )
 
 
@@ -109,6 +125,16 @@ async def sweep_aanvullingen(components: Components) -> None:
     )
     if report.nudged or report.expired:
         log.info("aanvullingen: %d nudged, %d closed", len(report.nudged), len(report.expired))
+        components.notifier.wake()
+
+
+async def sweep_expert_questions(components: Components) -> None:
+    """The scheduler's tick for expert questions past their due date: one reminder each."""
+    nudged = await experts.sweep_questions(
+        components.database, now=components.clock(), tz=components.settings.tz
+    )
+    if nudged:
+        log.info("expert questions: %d nudged", len(nudged))
         components.notifier.wake()
 
 
@@ -135,6 +161,16 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         minutes=10,
         id="sweep_aanvullingen",
         # A late tick is still worth running; ticks that piled up collapse into one.
+        misfire_grace_time=None,
+        coalesce=True,
+        next_run_time=dt.datetime.now(settings_tz(components)),
+    )
+    components.scheduler.add_job(
+        components.jobs.run,
+        "interval",
+        args=["sweep_expert_questions", functools.partial(sweep_expert_questions, components)],
+        minutes=10,
+        id="sweep_expert_questions",
         misfire_grace_time=None,
         coalesce=True,
         next_run_time=dt.datetime.now(settings_tz(components)),

@@ -46,6 +46,7 @@ class Action(StrEnum):
     SEARCH = "zoek"
     GRANT = "toekennen"
     REVOKE = "verwijder"
+    EXPERT_CHANNEL = "expertkanaal"
     UNKNOWN = "onbekend"
 
 
@@ -59,7 +60,8 @@ class Command:
 
 
 def parse(line: str) -> Command:
-    """`beheer [help | overzicht | zoek <naam> | <rol> <naam> [plaats] | verwijder <rol> …]`."""
+    """`beheer [help | overzicht | zoek <naam> | <rol> <naam> [plaats] | verwijder <rol> … |
+    expertkanaal [ontkoppel]]`."""
     words = line.split()
     if words and normalise(words[0]) == "beheer":
         words = words[1:]
@@ -72,6 +74,9 @@ def parse(line: str) -> Command:
         return Command(Action.OVERVIEW)
     if first in ("zoek", "zoeken"):
         return Command(Action.SEARCH, rest=" ".join(words[1:]))
+    if first == "expertkanaal":
+        # `beheer expertkanaal [ontkoppel]`: linking the channel it is typed in (bot.experts).
+        return Command(Action.EXPERT_CHANNEL, rest=" ".join(words[1:]))
     if first in ("verwijder", "verwijderen"):
         role, rest = _take_role(words[1:])
         return Command(Action.REVOKE, role, " ".join(rest))

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # ingetrokken after that many (the documents give no number; the organisation sets it).
     aanvulling_nudge_working_days: int = Field(default=5, ge=1)
     aanvulling_expire_working_days: int = Field(default=10, ge=1)
+    # A question for the experts should be answered within this many working days; after that
+    # the experts get one reminder.
+    expert_answer_working_days: int = Field(default=3, ge=1)
     # Where the bot opens a personal chat with someone who never wrote to it (Teams' global
     # service URL; the bot learns the tenant's own from incoming activities).
     teams_service_url: str = "https://smba.trafficmanager.net/teams/"

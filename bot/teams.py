@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import zoneinfo
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from botbuilder.core import (
@@ -23,8 +23,11 @@ from botbuilder.dialogs import Dialog, DialogExtensions
 from botbuilder.schema import ChannelAccount
 from botbuilder.schema.teams import TeamInfo
 
-from bot import lifecycle, services
+from bot import experts, lifecycle, services
+from bot.deadlines import DEFAULT_CALENDAR, WorkingCalendar
+from bot.knowledge_service import KnowledgeService
 from cards.render import render, text
+from dialogs import ask
 from storage import contacts
 from storage.db import Database
 
@@ -43,6 +46,35 @@ class Runtime:
     tz: zoneinfo.ZoneInfo
     # Tells the outbox dispatcher that a turn may have committed notifications.
     wake: Callable[[], None]
+    knowledge: KnowledgeService | None = None
+    # Working days the experts get to answer a question before they are reminded.
+    expert_due_working_days: int = 3
+    calendar: WorkingCalendar = field(default_factory=lambda: DEFAULT_CALENDAR)
+
+
+# Card verbs of knowledge answers and the expert network; everything else is a request's.
+KNOWLEDGE_VERBS = frozenset(
+    {
+        "kennis_toon",
+        "kennis_duim_omhoog",
+        "kennis_duim_omlaag",
+        "expert_vragen",
+        "expert_beantwoorden",
+        "expert_concept",
+        "concept_goedkeuren",
+        "concept_afwijzen",
+    }
+)
+
+
+@dataclass(frozen=True)
+class CardAnswer:
+    """What a card action answers: a line for the clicker and, when the card should change in
+    place, the new card. `done` says the action did what was asked."""
+
+    message: str
+    card: dict[str, Any] | None
+    done: bool
 
 
 class RapportageBot(TeamsActivityHandler):
@@ -104,6 +136,10 @@ class RapportageBot(TeamsActivityHandler):
             # In channels the text starts with "<at>Rapportagebot</at>"; commands follow it.
             TurnContext.remove_recipient_mention(activity)
             activity.text = (activity.text or "").strip()
+        elif ask.start_request_options(activity.value) is not None:
+            # "Start een aanvraag" sent without text (a client that ignores messageBack text).
+            await DialogExtensions.run_dialog(self._dialog, turn_context, self._dialog_state)
+            return
         elif isinstance(activity.value, dict):
             # Action.Submit: the fallback of a card's Universal Action, or a client without them.
             await self._submitted_card_action(turn_context, activity.value)
@@ -176,7 +212,7 @@ class RapportageBot(TeamsActivityHandler):
         if result is None or result.card is None:
             message = result.message if result else text("unknown_card_action")
             return _message_response(200, message)
-        if result.message and result.outcome is not lifecycle.Outcome.DONE:
+        if result.message and not result.done:
             # The clicker gets the fresh card in place and a line saying why nothing changed.
             await turn_context.send_activity(result.message)
         return InvokeResponse(
@@ -187,10 +223,28 @@ class RapportageBot(TeamsActivityHandler):
         self, turn_context: TurnContext, value: dict[str, Any]
     ) -> None:
         result = await self._card_action(turn_context, value.get("verb"), value, automatic=False)
+        if result is not None and not result.message and result.card is not None:
+            # Showing a card ("Bedoelde je …"): without Universal Actions it comes as a new one.
+            await turn_context.send_activity(
+                MessageFactory.attachment(CardFactory.adaptive_card(result.card))
+            )
+            return
         # A submit cannot replace the card it came from; the outbox updates that copy.
         await turn_context.send_activity(result.message if result else text("unknown_card_action"))
 
     async def _card_action(
+        self, turn_context: TurnContext, verb: Any, data: dict[str, Any], *, automatic: bool
+    ) -> CardAnswer | None:
+        if isinstance(verb, str) and verb in KNOWLEDGE_VERBS:
+            if automatic:
+                return None  # these cards have no refresh; nothing may change on one
+            return await self._knowledge_action(turn_context, verb, data)
+        result = await self._request_action(turn_context, verb, data, automatic=automatic)
+        if result is None:
+            return None
+        return CardAnswer(result.message, result.card, result.outcome is lifecycle.Outcome.DONE)
+
+    async def _request_action(
         self, turn_context: TurnContext, verb: Any, data: dict[str, Any], *, automatic: bool
     ) -> lifecycle.ActResult | None:
         """One path for Action.Execute and Action.Submit: same use case, same checks. The actor
@@ -229,6 +283,104 @@ class RapportageBot(TeamsActivityHandler):
             tz=runtime.tz,
             catalogue=catalogue,
         )
+
+    async def _knowledge_action(
+        self, turn_context: TurnContext, verb: str, data: dict[str, Any]
+    ) -> CardAnswer | None:
+        """Knowledge answers and the expert network (`bot.experts`). As for requests, the actor
+        is the activity's sender; card data only names the entry, question or draft."""
+        activity = turn_context.activity
+        sender = activity.from_property
+        if not sender or not sender.aad_object_id:
+            return CardAnswer(text("expert_not_expert"), None, False)
+        actor = lifecycle.Actor(sender.aad_object_id, sender.name or "")
+        runtime = self._runtime
+        knowledge = runtime.knowledge or KnowledgeService(runtime.database)
+        question = _text(data.get("question"))
+        if verb in ("kennis_toon", "kennis_duim_omhoog", "kennis_duim_omlaag"):
+            entry_id = _text(data.get("entry"))
+            entry = await knowledge.entry(entry_id) if entry_id else None
+            if entry is None:
+                return CardAnswer(text("knowledge_entry_gone"), None, False)
+            if verb == "kennis_toon":
+                return CardAnswer("", ask.answer_card(entry, question=question), True)
+            feedback = await experts.record_feedback(
+                runtime.database,
+                entry_id=entry_id,
+                helpful=verb == "kennis_duim_omhoog",
+                comment=_text(data.get("kennis_opmerking")),
+                actor=actor,
+                activity_id=activity.id,
+                now=runtime.clock(),
+            )
+            if feedback.outcome in (experts.Outcome.DONE, experts.Outcome.REPLAYED):
+                card = ask.answer_card(entry, question=question, thanked=True)
+                return CardAnswer(feedback.message, card, True)
+            return CardAnswer(feedback.message, None, False)
+        result: experts.Result
+        if verb == "expert_vragen":
+            reference = TurnContext.get_conversation_reference(activity).serialize()
+            result = await experts.ask(
+                runtime.database,
+                question=_text(data.get("expert_vraag")),
+                asker=actor,
+                conversation=reference,
+                now=runtime.clock(),
+                tz=runtime.tz,
+                calendar=runtime.calendar,
+                due_after=runtime.expert_due_working_days,
+            )
+        elif verb == "expert_beantwoorden":
+            question_id = _number(data.get("question_id"))
+            if question_id is None:
+                return None
+            result = await experts.answer(
+                runtime.database,
+                question_id=question_id,
+                answer=_text(data.get("expert_antwoord")),
+                actor=actor,
+                activity_id=activity.id,
+                now=runtime.clock(),
+                tz=runtime.tz,
+            )
+        elif verb == "expert_concept":
+            question_id = _number(data.get("question_id"))
+            if question_id is None:
+                return None
+            result = await experts.make_draft(
+                runtime.database,
+                question_id=question_id,
+                actor=actor,
+                now=runtime.clock(),
+                tz=runtime.tz,
+            )
+        else:
+            draft_id = _number(data.get("draft_id"))
+            if draft_id is None:
+                return None
+            result = await experts.decide_draft(
+                runtime.database,
+                draft_id=draft_id,
+                approve=verb == "concept_goedkeuren",
+                actor=actor,
+                now=runtime.clock(),
+                tz=runtime.tz,
+            )
+        return CardAnswer(result.message, result.card, result.done)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _number(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
 
 
 def _message_response(status: int, message: str) -> InvokeResponse:

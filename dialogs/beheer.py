@@ -7,6 +7,7 @@ in a team channel that is the whole team, in a group or personal chat its member
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -14,8 +15,9 @@ from botbuilder.core import TurnContext
 from botbuilder.core.teams import TeamsInfo
 from msrest.exceptions import ClientException
 
-from bot import beheer
+from bot import beheer, experts
 from bot.registry import RegistryRole
+from bot.textnorm import normalise
 from cards.render import text
 from storage.db import Database
 
@@ -31,7 +33,7 @@ class RosterUnavailable(Exception):
     """Teams did not give us the conversation's members."""
 
 
-async def handle(context: TurnContext, database: Database) -> None:
+async def handle(context: TurnContext, database: Database, now: dt.datetime | None = None) -> None:
     """Answer one `beheer …` line; every change is its own transaction in `bot.beheer`."""
     sender = context.activity.from_property
     actor = (sender.aad_object_id if sender else None) or ""
@@ -54,8 +56,50 @@ async def handle(context: TurnContext, database: Database) -> None:
             return
         change = await beheer.revoke(database, actor=actor, role=command.role, rest=command.rest)
         await context.send_activity(_change(change))
+    elif command.action is beheer.Action.EXPERT_CHANNEL:
+        await _expert_channel(
+            context, database, actor, command.rest, now or dt.datetime.now(dt.UTC)
+        )
     else:
         await context.send_activity(text("beheer_unknown_command"))
+
+
+async def _expert_channel(
+    context: TurnContext, database: Database, actor: str, rest: str, now: dt.datetime
+) -> None:
+    """`beheer expertkanaal` links the channel it is typed in: only an activity from that channel
+    tells the bot the channel's conversation reference."""
+    if normalise(rest) in ("ontkoppel", "ontkoppelen", "los", "verwijder"):
+        outcome = await experts.unlink_channel(database, actor=actor)
+        await context.send_activity(text(f"beheer_expertkanaal_{outcome.value}"))
+        return
+    activity = context.activity
+    conversation = activity.conversation
+    if conversation is None or conversation.conversation_type in (None, "personal"):
+        await context.send_activity(text("beheer_expertkanaal_personal"))
+        return
+    outcome = await experts.link_channel(
+        database,
+        actor=actor,
+        conversation=channel_reference(activity),
+        service_url=activity.service_url or "",
+        now=now,
+    )
+    await context.send_activity(text(f"beheer_expertkanaal_{outcome.value}"))
+
+
+def channel_reference(activity: Any) -> dict[str, Any]:
+    """The reference to post new messages in the channel: Teams gives a channel message's
+    conversation id as `<channel>;messageid=<thread>`, which would post replies in that one
+    thread; the bare channel id starts a new post. The beheerder who typed the command is no
+    recipient of later posts, so the user is left out."""
+    reference: dict[str, Any] = TurnContext.get_conversation_reference(activity).serialize()
+    reference.pop("user", None)
+    reference.pop("activityId", None)
+    conversation = dict(reference.get("conversation") or {})
+    conversation["id"] = str(conversation.get("id", "")).split(";messageid=", 1)[0]
+    reference["conversation"] = conversation
+    return reference
 
 
 async def _search(context: TurnContext, database: Database, query: str) -> None:

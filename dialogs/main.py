@@ -1,7 +1,9 @@
 """Entry dialog: answers commands and anything typed outside a running flow, and starts flows.
 
 `annuleer` and `help` interrupt whatever runs (the pattern of the SDK's core-bot sample); other
-input goes to the running flow.
+input goes to the running flow. Free text that is no command is a question for the knowledge
+store (`dialogs.ask`). "Start een aanvraag met deze bevoegdheid" on an answer card starts a
+request with that bevoegdheid filled in, also in the middle of another one.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from botbuilder.dialogs import (
 from botbuilder.schema import ActivityTypes
 
 from bot import services
+from bot.knowledge_service import KnowledgeService
 from cards.render import render, text
-from dialogs import beheer
+from dialogs import ask, beheer
 from dialogs.commands import Command, recognise
 from dialogs.request import Clock, RequestDialog
 from storage.db import Database
@@ -34,9 +37,12 @@ class MainDialog(ComponentDialog):
         clock: Clock,
         time_zone: zoneinfo.ZoneInfo,
         last_gemeente: StatePropertyAccessor,
+        knowledge: KnowledgeService | None = None,
     ) -> None:
         super().__init__(MainDialog.__name__)
         self._database = database
+        self._clock = clock
+        self._knowledge = knowledge or KnowledgeService(database)
         self._tz = time_zone
         self.add_dialog(RequestDialog(database, clock, time_zone, last_gemeente))
         self.add_dialog(WaterfallDialog("main", [self._dispatch, self._finish]))
@@ -50,7 +56,15 @@ class MainDialog(ComponentDialog):
 
     async def _interrupt(self, inner_dc: DialogContext) -> DialogTurnResult | None:
         activity = inner_dc.context.activity
-        if activity.type != ActivityTypes.message or not activity.text:
+        if activity.type != ActivityTypes.message:
+            return None
+        start = ask.start_request_options(activity.value)
+        if start is not None:
+            # A new request from an answer card replaces the one in progress, saying so.
+            await inner_dc.context.send_activity(text("request_restarted"))
+            await inner_dc.cancel_all_dialogs()
+            return await inner_dc.begin_dialog(RequestDialog.__name__, start)
+        if not activity.text:
             return None
         command = recognise(activity.text)
         if command is Command.CANCEL:
@@ -63,6 +77,9 @@ class MainDialog(ComponentDialog):
         return None
 
     async def _dispatch(self, step: WaterfallStepContext) -> DialogTurnResult:
+        start = ask.start_request_options(step.context.activity.value)
+        if start is not None:
+            return await step.begin_dialog(RequestDialog.__name__, start)
         command = recognise(step.context.activity.text or "")
         if command is Command.NEW_REQUEST:
             return await step.begin_dialog(RequestDialog.__name__)
@@ -73,7 +90,9 @@ class MainDialog(ComponentDialog):
         elif command in (Command.MY_REQUESTS, Command.STATUS):
             await self._my_requests(step)
         elif command is Command.BEHEER:
-            await beheer.handle(step.context, self._database)
+            await beheer.handle(step.context, self._database, self._clock())
+        elif step.context.activity.text:
+            await ask.answer(step.context, self._knowledge, step.context.activity.text)
         else:
             await step.context.send_activity(text("unknown_input"))
         return await step.end_dialog()

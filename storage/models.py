@@ -253,3 +253,87 @@ class CardCopy(Base):
     conversation_id: Mapped[str] = mapped_column(Text)
     activity_id: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class ChannelLink(Base):
+    """A Teams channel (or group chat) the bot posts to for one purpose: "experts" (where expert
+    questions go), later "sturingsoverleg" per basisteam. Linked by a beheerder typing a command
+    in that channel, because only then does the bot learn the channel's conversation reference."""
+
+    __tablename__ = "channel_links"
+    __table_args__ = (Index("ix_channel_links_purpose_basisteam_id", "purpose", "basisteam_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(32))
+    basisteam_id: Mapped[str | None] = mapped_column(
+        ForeignKey("basisteams.id", ondelete="CASCADE"), nullable=True
+    )
+    # The channel's conversation reference (without the thread's message id), as the outbox
+    # stores it on a "conversation:<id>" notification.
+    conversation: Mapped[dict[str, Any]]
+    service_url: Mapped[str] = mapped_column(Text)
+    linked_by: Mapped[str] = mapped_column(String(64))
+    linked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class KnowledgeFeedback(Base):
+    """A 👍 or 👎 on a knowledge answer, to find entries that need the jurists' attention. Not
+    a foreign key to the entry: a reimport may remove an entry, its feedback stays telling."""
+
+    __tablename__ = "knowledge_feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(64), index=True)
+    aad_object_id: Mapped[str] = mapped_column(String(64))
+    helpful: Mapped[bool] = mapped_column(Boolean)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # A replayed or re-sent click adds no second row.
+    activity_id: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
+
+
+class ExpertQuestion(Base):
+    """A question the knowledge store could not answer, put to the experts."""
+
+    __tablename__ = "expert_questions"
+    __table_args__ = (Index("ix_expert_questions_status_due_at", "status", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question: Mapped[str] = mapped_column(Text)
+    asker_aad_id: Mapped[str] = mapped_column(String(64), index=True)
+    asker_name: Mapped[str] = mapped_column(Text)
+    asker_conversation: Mapped[dict[str, Any]]
+    # "open" until the first expert answers ("beantwoord"); `version` guards that update.
+    status: Mapped[str] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    due_at: Mapped[dt.datetime]
+    nudged_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    answer: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answered_by_aad_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    answered_by_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    answered_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    answer_activity_id: Mapped[str | None] = mapped_column(String(200), nullable=True, unique=True)
+
+
+class KnowledgeDraft(Base):
+    """An expert's answer proposed as a knowledge entry; a beheerder approves or rejects it."""
+
+    __tablename__ = "knowledge_drafts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # One draft per expert question: a second click finds the first.
+    expert_question_id: Mapped[int] = mapped_column(ForeignKey("expert_questions.id"), unique=True)
+    question: Mapped[str] = mapped_column(Text)
+    answer: Mapped[str] = mapped_column(Text)
+    expert_aad_id: Mapped[str] = mapped_column(String(64))
+    expert_name: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # "concept" until a beheerder decides: "goedgekeurd" or "afgewezen".
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    decided_by_aad_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_by_name: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    # The knowledge entry an approval wrote.
+    entry_id: Mapped[str | None] = mapped_column(String(64), nullable=True)

@@ -115,6 +115,94 @@ EXAMPLES: dict[str, list[dict[str, object]]] = {
             "idle_note": "Er is nu geen stap voor jou.",
         },
     ],
+    "answer": [
+        {
+            "id": "sluiting_drugspand",
+            "title": "Sluiting van een drugspand (Wet Damocles)",
+            "question": 'kan de burgemeester een "drugspand" sluiten?',
+            "starter": True,
+            "facts": [
+                {"title": "Wettelijke basis", "value": "art. 13b Opiumwet"},
+                {"title": "Bevoegd", "value": "burgemeester"},
+                {"title": "Laatst gecontroleerd", "value": "22-11-2026"},
+            ],
+            "summary_heading": "Wanneer",
+            "summary": "Er wordt drugs verkocht of bereid in een woning of lokaal. " * 20,
+            "steps": [f"Stap {i} " + "x" * 200 for i in range(12)],
+            "needed": [f"Vraag {i} " + "q" * 200 for i in range(40)],
+            "sources": ["Opiumwet (https://wetten.overheid.nl/BWBR0001941)"] * 4,
+            "alternatives": [{"id": "sluiting_woning_openbare_orde", "title": "Sluiting woning"}],
+            "bevoegdheid": "sluiting_drugspand",
+            "thanked": False,
+        },
+        {
+            "id": "doorlooptijd_br",
+            "title": "Hoe lang duurt een BR?",
+            "question": "hoe lang",
+            "starter": False,
+            "facts": [{"title": "Laatst gecontroleerd", "value": "22-11-2026"}],
+            "summary_heading": "Antwoord",
+            "summary": "Dat hangt af van het type.",
+            "steps": [],
+            "needed": [],
+            "sources": [],
+            "alternatives": [],
+            "bevoegdheid": None,
+            "thanked": True,
+        },
+    ],
+    "unsure": [
+        {
+            "question": "x" * 500,
+            "alternatives": [{"id": f"e{i}", "title": f"Kennisitem {i}"} for i in range(3)],
+        },
+        {"question": "avondklok", "alternatives": []},
+    ],
+    "expert_question": [
+        {
+            "id": 7,
+            "version": 1,
+            "question": "Vraag " + "v" * 500,
+            "asker": "Anne Aanvrager",
+            "asked_at": "23-11-2026 10:00",
+            "due": "26-11-2026 23:59",
+            "answered": False,
+            "answer": "",
+            "expert": "",
+            "answered_at": "",
+            "draft_status": None,
+        },
+        *(
+            {
+                "id": 7,
+                "version": 2,
+                "question": "Vraag",
+                "asker": "Anne Aanvrager",
+                "asked_at": "23-11-2026 10:00",
+                "due": "26-11-2026 23:59",
+                "answered": True,
+                "answer": "Antwoord " + "a" * 2000,
+                "expert": "Erik Expert",
+                "answered_at": "24-11-2026 11:00",
+                "draft_status": status,
+            }
+            for status in (None, "concept", "goedgekeurd", "afgewezen")
+        ),
+    ],
+    "knowledge_draft": [
+        {
+            "id": 3,
+            "question": "Vraag " + "v" * 500,
+            "answer": "Antwoord " + "a" * 2000,
+            "expert": "Erik Expert",
+            "created_at": "24-11-2026 11:05",
+            "status": status,
+            "decided_by": "Bea Beheer" if status != "concept" else "",
+            "decided_at": "24-11-2026 12:00" if status != "concept" else "",
+            "entry_id": "expert_7" if status == "goedgekeurd" else "",
+        }
+        for status in ("concept", "goedgekeurd", "afgewezen")
+    ],
 }
 
 

@@ -242,8 +242,10 @@ async def test_cancel_stops_and_stores_nothing(harness: Harness) -> None:
     await t.run("nieuwe aanvraag", "damocles", "Zeist")
     out = await t.say("annuleer")
     assert "Er is niets ingediend" in out
+    # No request runs any more: the same word is now a question for the knowledge store.
     out = await t.say("damocles")
-    assert "begrijp ik nog niet" in out
+    assert "Voor welke gemeente" not in out
+    assert "SLUITING VAN EEN DRUGSPAND" in out
     assert await harness.requests() == []
 
 
@@ -349,8 +351,10 @@ async def test_a_draft_from_yesterday_can_be_discarded(harness: Harness) -> None
     assert "Je was bezig met een aanvraag" in out
     out = await t.say("weggooien")
     assert "weggegooid" in out
+    # Nothing runs any more: "Zeist" is now a question, not an answer to a request.
     out = await t.say("Zeist")
-    assert "begrijp ik nog niet" in out
+    assert "basisteam" not in out.lower()
+    assert "Je was bezig" not in out and "kort onderwerp" not in out
 
 
 async def test_my_requests_lists_status_and_dates(harness: Harness) -> None:

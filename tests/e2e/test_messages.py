@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from bot.chat import ChatSession
+from cards.text import card_to_text
 from support import BotServer
 
 
@@ -55,8 +56,9 @@ async def test_help_answers_with_the_dutch_help_card(bot_server: BotServer) -> N
     replies, _ = await chat.say("help")
     card = replies[0].cards[0]
     assert card["body"][0]["text"] == "Wat kan de rapportagebot?"
-    facts = {fact["title"] for fact in card["body"][3]["facts"]}
-    assert {"help", "annuleer"} <= facts
+    [fact_set] = [item for item in card["body"] if item["type"] == "FactSet"]
+    assert {"help", "annuleer"} <= {fact["title"] for fact in fact_set["facts"]}
+    assert any("Typ je vraag in je eigen woorden" in item.get("text", "") for item in card["body"])
 
 
 async def test_help_variants_and_channel_mentions_are_understood(bot_server: BotServer) -> None:
@@ -80,11 +82,13 @@ async def test_help_variants_and_channel_mentions_are_understood(bot_server: Bot
     assert replies[0].cards[0]["body"][0]["text"] == "Wat kan de rapportagebot?"
 
 
-async def test_unknown_input_is_answered_helpfully_in_dutch(bot_server: BotServer) -> None:
+async def test_free_text_is_a_question_answered_honestly_in_dutch(bot_server: BotServer) -> None:
+    # No knowledge loaded: the bot says it does not know and offers the experts.
     chat = bot_server.session()
     replies, _ = await chat.say("waar is de koffie")
-    assert replies[0].text.startswith("Dat begrijp ik nog niet")
-    assert "help" in replies[0].text
+    [card] = replies[0].cards
+    assert card["body"][0]["text"] == "Dat weet ik niet zeker."
+    assert [b.title for b in card_to_text(card).buttons] == ["Versturen"]
 
 
 async def test_cancel_with_nothing_running_says_so(bot_server: BotServer) -> None:
