@@ -160,6 +160,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         args=["sweep_aanvullingen", functools.partial(sweep_aanvullingen, components)],
         minutes=10,
         id="sweep_aanvullingen",
+        name="sweep_aanvullingen",
         # A late tick is still worth running; ticks that piled up collapse into one.
         misfire_grace_time=None,
         coalesce=True,
@@ -171,6 +172,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         args=["sweep_expert_questions", functools.partial(sweep_expert_questions, components)],
         minutes=10,
         id="sweep_expert_questions",
+        name="sweep_expert_questions",
         misfire_grace_time=None,
         coalesce=True,
         next_run_time=dt.datetime.now(settings_tz(components)),
