@@ -466,7 +466,10 @@ def proposed_entry(
         "questions": [question, title],
         "answer": answer,
         "sources": [
-            {"title": f"Antwoord van expert {expert}", "reference": f"expertvraag {question_id}"}
+            {
+                "title": text("draft_source_title", expert=expert),
+                "reference": f"{repositories.APPROVED_IN_CHAT}{question_id}",
+            }
         ],
         "last_checked": today.isoformat(),
         "review_status": "starter",
