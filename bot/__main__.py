@@ -263,6 +263,12 @@ async def _requests_list(settings: Settings, as_json: bool) -> int:
                         "report_type": line.report_type,
                         "created": line.created.isoformat(),
                         "desired_date": line.desired_date.isoformat(),
+                        # The local due day: a deadline is "by the end of that day".
+                        "due_date": (
+                            line.due.astimezone(settings.tz).date().isoformat()
+                            if line.due
+                            else None
+                        ),
                     }
                     for line in lines
                 ],
@@ -278,7 +284,8 @@ async def _requests_list(settings: Settings, as_json: bool) -> int:
         print(
             f"{line.reference}  {line.status:<24} {line.bevoegdheid[:40]:<40} "
             f"{line.gemeente:<20} {line.basisteam:<30} {line.report_type:<24} "
-            f"{line.created.astimezone(settings.tz):%Y-%m-%d}  {line.desired_date:%Y-%m-%d}"
+            f"{line.created.astimezone(settings.tz):%Y-%m-%d}  {line.desired_date:%Y-%m-%d}  "
+            f"{f'{line.due.astimezone(settings.tz):%Y-%m-%d}' if line.due else '-':<10}"
         )
     return 0
 
@@ -310,6 +317,7 @@ async def _requests_show(settings: Settings, reference: str) -> int:
         ("aanvrager", detail.requester),
         ("aangemaakt", f"{line.created.astimezone(local):%Y-%m-%d %H:%M}"),
         ("gewenste datum", f"{line.desired_date:%Y-%m-%d}"),
+        ("termijn", f"{line.due.astimezone(local):%Y-%m-%d}" if line.due else "-"),
     ):
         print(f"  {label + ':':<27} {value}")
     print("  checklist:")

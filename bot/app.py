@@ -75,6 +75,7 @@ def build_components(settings: Settings, clock: Clock = system_clock) -> Compone
         settings.tz,
         last_gemeente=user_state.create_property("last_gemeente"),
         knowledge=knowledge,
+        deadlines=settings.deadline_policy(),
     )
     notifier = Notifier(
         database,
@@ -92,6 +93,7 @@ def build_components(settings: Settings, clock: Clock = system_clock) -> Compone
         knowledge=knowledge,
         expert_due_working_days=settings.expert_answer_working_days,
         calendar=DEFAULT_CALENDAR,
+        deadlines=settings.deadline_policy(),
     )
     bot = RapportageBot(ConversationState(storage), user_state, dialog, runtime)
     return Components(

@@ -19,6 +19,8 @@ from typing import Annotated, Any
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bot.due_dates import DeadlineConfigError, DeadlinePolicy, validate_overrides
+
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///data/rapportagebot.sqlite3"
 
 
@@ -63,6 +65,11 @@ class Settings(BaseSettings):
     # A question for the experts should be answered within this many working days; after that
     # the experts get one reminder.
     expert_answer_working_days: int = Field(default=3, ge=1)
+    # Werkdagen per state for the due dates (issue 5), overriding the defaults documented in
+    # bot/due_dates.py: a number for every report type or a mapping per report type, e.g.
+    # '{"in_opstelling": {"complex_spoedeisend": 12}, "ingediend": 3}'. om_toetsing is the OM's
+    # norm and aanvulling_gevraagd has its own setting, so naming either is an error.
+    deadline_working_days: dict[str, int | dict[str, int]] = Field(default_factory=dict)
     # Where the bot opens a personal chat with someone who never wrote to it (Teams' global
     # service URL; the bot learns the tenant's own from incoming activities).
     teams_service_url: str = "https://smba.trafficmanager.net/teams/"
@@ -80,6 +87,22 @@ class Settings(BaseSettings):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
             raise ValueError(f"unknown time zone {value!r}") from error
         return value
+
+    @field_validator("deadline_working_days")
+    @classmethod
+    def _known_deadlines(cls, value: dict[str, int | dict[str, int]]) -> Any:
+        try:
+            validate_overrides(value)
+        except DeadlineConfigError as error:
+            raise ValueError(f"DEADLINE_WORKING_DAYS: {error}") from error
+        return value
+
+    def deadline_policy(self) -> DeadlinePolicy:
+        """The due-date policy with this organisation's overrides (validated at load)."""
+        return DeadlinePolicy(
+            aanvulling_working_days=self.aanvulling_expire_working_days,
+            overrides=validate_overrides(self.deadline_working_days),
+        )
 
     @field_validator("log_level")
     @classmethod

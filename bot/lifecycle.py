@@ -21,11 +21,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.deadlines import WorkingCalendar
+from bot.due_dates import DeadlinePolicy
 from bot.intake import Catalogue
 from bot.privacy import check_free_text
 from bot.registry import RegistryRole
 from bot.views import OUTCOMES, Viewer, investigation_data, last_step, next_steps, request_card
-from bot.workflow import Action, RequestStatus, Role, Transition, transition
+from bot.workflow import Action, ReportType, RequestStatus, Role, Transition, transition
 from cards.render import text
 from storage import repositories
 from storage.db import Database
@@ -278,8 +279,12 @@ async def act(
     now: dt.datetime,
     tz: zoneinfo.ZoneInfo,
     catalogue: Catalogue,
+    deadlines: DeadlinePolicy,
 ) -> ActResult:
-    """Take one step on a request for `actor`, or explain why nothing changed."""
+    """Take one step on a request for `actor`, or explain why nothing changed.
+
+    The target state's due date is set in the same update as the state, so the card, the list
+    and a later reminder scan never see a state with the previous state's deadline."""
     context = Context(catalogue, tz)
     try:
         action = Action(verb)
@@ -335,6 +340,7 @@ async def act(
                 version=request.version + 1,
                 status_since=now,
                 nudged_at=None,
+                due_at=deadlines.due_at(target, ReportType(request.report_type), now, tz),
                 updated_at=now,
                 **extra,
             )
@@ -509,7 +515,12 @@ async def sweep_aanvullingen(
             since = request.status_since
             if since.tzinfo is None:
                 since = since.replace(tzinfo=dt.UTC)
-            expire_at = calendar.due_at(since, expire_after, tz)
+            # The due date set on entering the state is what the card promised; it only falls
+            # back to the setting for requests that entered the state before due dates existed.
+            due = request.due_at
+            if due is not None and due.tzinfo is None:
+                due = due.replace(tzinfo=dt.UTC)
+            expire_at = due or calendar.due_at(since, expire_after, tz)
             nudge_at = calendar.due_at(since, nudge_after, tz)
             if now >= expire_at:
                 return await _expire(session, request, context, now, expire_after)
@@ -557,7 +568,13 @@ async def _expire(
     changed = await session.execute(
         update(Request)
         .where(Request.id == request.id, Request.version == request.version)
-        .values(status=target.value, version=request.version + 1, status_since=now, updated_at=now)
+        .values(
+            status=target.value,
+            version=request.version + 1,
+            status_since=now,
+            due_at=None,  # ingetrokken is final: no deadline
+            updated_at=now,
+        )
         .execution_options(synchronize_session=False)
     )
     if changed.rowcount != 1:  # type: ignore[attr-defined]

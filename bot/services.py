@@ -13,9 +13,10 @@ from typing import Any
 
 from bot import intake, lifecycle
 from bot.content import Bevoegdheid
+from bot.due_dates import DeadlinePolicy
 from bot.intake import Catalogue, Key, Option
 from bot.privacy import find_bsn
-from bot.workflow import Action, RequestStatus, Role, holds_the_ball, transition
+from bot.workflow import Action, ReportType, RequestStatus, Role, holds_the_ball, transition
 from cards.render import text
 from storage import repositories
 from storage.db import Database
@@ -74,8 +75,9 @@ async def submit(
     catalogue: Catalogue,
     now: dt.datetime,
     tz: zoneinfo.ZoneInfo,
+    deadlines: DeadlinePolicy,
 ) -> Submitted:
-    """Store a complete request as `ingediend` with its reference and audit event."""
+    """Store a complete request as `ingediend` with its reference, due date and audit event."""
     if intake.next_question(answers, catalogue) is not None:
         raise IncompleteRequest
     # Defence in depth: the dialog refuses BSNs per answer; nothing carrying one is stored.
@@ -106,6 +108,7 @@ async def submit(
             created_at=now,
             updated_at=now,
             status_since=now,
+            due_at=deadlines.due_at(status, ReportType(str(answers[Key.REPORT_TYPE])), now, tz),
         )
         session.add(request)
         await session.flush()
@@ -136,6 +139,8 @@ class RequestLine:
     report_type: str
     created: dt.datetime
     desired_date: dt.date
+    # Due time of the current state (aware UTC), None when the state has no deadline.
+    due: dt.datetime | None = None
 
 
 async def list_requests(
@@ -148,6 +153,13 @@ async def list_requests(
             else await repositories.all_requests(session)
         )
     return await _lines(database, rows)
+
+
+def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands back naive UTC; everything past storage works with aware times."""
+    if moment is not None and moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment
 
 
 async def _lines(database: Database, rows: list[Request]) -> list[RequestLine]:
@@ -169,6 +181,7 @@ async def _lines(database: Database, rows: list[Request]) -> list[RequestLine]:
             report_type=row.report_type,
             created=row.created_at,
             desired_date=row.desired_date,
+            due=_aware(row.due_at),
         )
         for row in rows
     ]

@@ -25,6 +25,7 @@ from botbuilder.schema.teams import TeamInfo
 
 from bot import experts, lifecycle, services
 from bot.deadlines import DEFAULT_CALENDAR, WorkingCalendar
+from bot.due_dates import DEFAULT_POLICY, DeadlinePolicy
 from bot.knowledge_service import KnowledgeService
 from cards.render import render, text
 from dialogs import ask
@@ -50,6 +51,8 @@ class Runtime:
     # Working days the experts get to answer a question before they are reminded.
     expert_due_working_days: int = 3
     calendar: WorkingCalendar = field(default_factory=lambda: DEFAULT_CALENDAR)
+    # Werkdagen per state for due dates (settings.deadline_policy()).
+    deadlines: DeadlinePolicy = field(default_factory=lambda: DEFAULT_POLICY)
 
 
 # Card verbs of knowledge answers and the expert network; everything else is a request's.
@@ -282,6 +285,7 @@ class RapportageBot(TeamsActivityHandler):
             now=runtime.clock(),
             tz=runtime.tz,
             catalogue=catalogue,
+            deadlines=runtime.deadlines,
         )
 
     async def _knowledge_action(

@@ -59,6 +59,17 @@ def local_time(moment: dt.datetime, tz: zoneinfo.ZoneInfo) -> str:
     return moment.astimezone(tz).strftime("%d-%m-%Y %H:%M")
 
 
+WEEKDAYS = ("ma", "di", "wo", "do", "vr", "za", "zo")
+
+
+def due_day(moment: dt.datetime, tz: zoneinfo.ZoneInfo) -> str:
+    """The local due day as people say it ("di 01-12-2026"): a due date is a whole day."""
+    if moment.tzinfo is None:  # SQLite hands back naive UTC
+        moment = moment.replace(tzinfo=dt.UTC)
+    day = moment.astimezone(tz).date()
+    return f"{WEEKDAYS[day.weekday()]} {day:%d-%m-%Y}"
+
+
 def last_step(event: RequestEvent | None, tz: zoneinfo.ZoneInfo) -> str | None:
     if event is None:
         return None
@@ -148,6 +159,8 @@ def request_card(
         facts.insert(6, ("label_boa_route_reden", request.boa_route_reason))
     if request.outcome:
         facts.append(("label_uitkomst", text(f"outcome_{request.outcome}")))
+    if request.due_at is not None:
+        facts.append(("label_termijn", due_day(request.due_at, tz)))
     steps = next_steps(request, viewer.roles)
     return render(
         "request",

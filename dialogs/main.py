@@ -22,6 +22,7 @@ from botbuilder.dialogs import (
 from botbuilder.schema import ActivityTypes
 
 from bot import services
+from bot.due_dates import DeadlinePolicy
 from bot.knowledge_service import KnowledgeService
 from cards.render import render, text
 from dialogs import ask, beheer
@@ -37,6 +38,8 @@ class MainDialog(ComponentDialog):
         clock: Clock,
         time_zone: zoneinfo.ZoneInfo,
         last_gemeente: StatePropertyAccessor,
+        *,
+        deadlines: DeadlinePolicy,
         knowledge: KnowledgeService | None = None,
     ) -> None:
         super().__init__(MainDialog.__name__)
@@ -44,7 +47,7 @@ class MainDialog(ComponentDialog):
         self._clock = clock
         self._knowledge = knowledge or KnowledgeService(database)
         self._tz = time_zone
-        self.add_dialog(RequestDialog(database, clock, time_zone, last_gemeente))
+        self.add_dialog(RequestDialog(database, clock, time_zone, last_gemeente, deadlines))
         self.add_dialog(WaterfallDialog("main", [self._dispatch, self._finish]))
         self.initial_dialog_id = "main"
 

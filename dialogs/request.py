@@ -18,6 +18,7 @@ from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
 from botbuilder.schema import ActivityTypes
 
 from bot import intake, services
+from bot.due_dates import DeadlinePolicy
 from bot.intake import Accepted, Catalogue, Key, Question
 from bot.textnorm import normalise
 from cards.render import text
@@ -37,8 +38,10 @@ class RequestDialog(Dialog):
         clock: Clock,
         time_zone: zoneinfo.ZoneInfo,
         last_gemeente: StatePropertyAccessor,
+        deadlines: DeadlinePolicy,
     ) -> None:
         super().__init__(RequestDialog.__name__)
+        self._deadlines = deadlines
         self._database = database
         self._clock = clock
         self._tz = time_zone
@@ -192,6 +195,7 @@ class RequestDialog(Dialog):
                 catalogue=catalogue,
                 now=self._clock(),
                 tz=self._tz,
+                deadlines=self._deadlines,
             )
         except services.IncompleteRequest:
             # The catalogue changed under the draft (content reloaded): ask what is missing.

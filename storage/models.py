@@ -113,6 +113,7 @@ class Request(Base):
     """A request for a bestuurlijke rapportage: workflow metadata, never report content."""
 
     __tablename__ = "requests"
+    __table_args__ = (Index("ix_requests_status_due_at", "status", "due_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     reference: Mapped[str] = mapped_column(String(16), unique=True)
@@ -136,6 +137,9 @@ class Request(Base):
     # When the current status was entered, and whether its reminder went out (aanvulling).
     status_since: Mapped[dt.datetime] = mapped_column(default=utcnow)
     nudged_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    # When the current status is due (end of the local due day, UTC; bot/due_dates.py), or None
+    # when the status has no deadline. Indexed with status for the reminder scan.
+    due_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     # Recorded by the gemeente on afronden: was the measure taken, and optional feedback.
     outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
     quality_feedback: Mapped[str | None] = mapped_column(Text, nullable=True)

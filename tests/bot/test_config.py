@@ -103,3 +103,33 @@ def test_serve_refuses_to_start_on_a_public_host_without_app_id(tmp_path: Path) 
     assert result.returncode == 2
     assert "HOST=0.0.0.0" in result.stderr
     assert "loopback" in result.stderr
+
+
+def test_deadline_overrides_parse_from_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.workflow import ReportType, RequestStatus
+
+    monkeypatch.setenv(
+        "DEADLINE_WORKING_DAYS", '{"in_opstelling": {"complex_spoedeisend": 12}, "ingediend": 3}'
+    )
+    policy = settings().deadline_policy()
+    assert policy.working_days(RequestStatus.IN_OPSTELLING, ReportType.COMPLEX_SPOEDEISEND) == 12
+    assert policy.working_days(RequestStatus.IN_OPSTELLING, ReportType.EENVOUDIG) == 10
+    assert policy.working_days(RequestStatus.INGEDIEND, ReportType.EENVOUDIG) == 3
+    assert policy.working_days(RequestStatus.OM_TOETSING, ReportType.EENVOUDIG) == 10
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ('{"om_toetsing": 5}', "om_toetsing is fixed"),
+        ('{"in_opstelling": {"complex": 5}}', "unknown report type"),
+        ('{"ingediend": 0}', "must be a positive"),
+        ('{"nergens": 3}', "unknown state"),
+    ],
+)
+def test_invalid_deadline_overrides_stop_the_start(
+    monkeypatch: pytest.MonkeyPatch, raw: str, message: str
+) -> None:
+    monkeypatch.setenv("DEADLINE_WORKING_DAYS", raw)
+    with pytest.raises(ConfigError, match=message):
+        settings()

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from bot import lifecycle, services
 from bot.chat import local_identity
+from bot.due_dates import DEFAULT_POLICY
 from bot.workflow import Action, Needs, RequestStatus, Role, Transition
 from requesting import ACTOR_OF, INPUTS, NOW, ON_CARDS, load_content, seed
 from storage.db import Database
@@ -46,6 +47,7 @@ async def act(
         now=NOW,
         tz=TZ,
         catalogue=await services.load_catalogue(database),
+        deadlines=DEFAULT_POLICY,
     )
 
 

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from bot.deadlines import DEFAULT_CALENDAR
 
@@ -92,10 +93,14 @@ def test_list_is_empty_then_shows_a_submitted_request(tmp_path: Path) -> None:
     assert line["report_type"] == "eenvoudig"
     assert line["desired_date"] == desired.isoformat()
     assert line["holds_the_ball"] == ["coordinator"]
+    # ingediend: the coördinator has 5 werkdagen, counted from today in Amsterdam.
+    today = dt.datetime.now(ZoneInfo("Europe/Amsterdam")).date()
+    assert line["due_date"] == DEFAULT_CALENDAR.add_working_days(today, 5).isoformat()
     shown = run("requests", "show", line["reference"].lower(), database=database)
     assert shown.returncode == 0, shown.stderr
     assert "aan zet: coordinator" in shown.stdout
     assert "Woning in de wijk, zaak Z-2026-17" in shown.stdout
+    assert f"termijn:{' ' * 20}{line['due_date']}" in shown.stdout
     assert "Cli Tester  indienen  concept -> ingediend" in shown.stdout
     missing = run("requests", "show", "BR-1999-0001", database=database)
     assert missing.returncode == 1

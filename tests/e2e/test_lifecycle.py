@@ -412,3 +412,28 @@ async def test_a_removed_bot_is_a_visible_failure_and_the_others_still_get_their
     assert rows[aad(PIETER)].status == "failed" and rows[aad(PIETER)].last_status == 403
     assert rows[aad(CARLA)].status == "sent"
     assert "Accepteren" in titles(world.card_of(CARLA))
+
+
+@pytest.fixture
+async def quick_world(database_url: str, connector: LocalConnector) -> AsyncIterator[World]:
+    """A world whose organisation gives the coördinator 3 werkdagen instead of 5."""
+    await load_content(database_url)
+    settings = local_settings(database_url, deadline_working_days={"ingediend": 3})
+    server = await BotServer(settings, connector, FakeClock()).start()
+    yield World(server, connector, database_url)
+    await server.stop()
+
+
+async def test_cards_show_the_configured_due_date_of_each_state(quick_world: World) -> None:
+    world = quick_world
+    await world.submit()
+    # Submitted on Monday 23 November: 3 werkdagen (the configured setting) is Thursday.
+    assert "Termijn: do 26-11-2026" in text_of(world.card_of(CARLA))
+    assert "Termijn: do 26-11-2026" in text_of(world.card_of(ANNE))
+    world.clock.advance(days=1)  # Tuesday: accepted, 5 werkdagen (the default) is next Tuesday
+    shown, _ = await world.press(CARLA, "Accepteren")
+    assert shown is not None and "Termijn: di 01-12-2026" in text_of(shown)
+    update = world.to(PIETER)[-1]
+    assert update.method == "PUT" and "Termijn: di 01-12-2026" in text_of(update.cards[0])
+    [request] = await world.rows(Request)
+    assert request.status == "geaccepteerd" and request.due_at is not None
