@@ -106,6 +106,27 @@ class WorkingCalendar:
                 count -= 1
         return day
 
+    def subtract_working_days(self, day: dt.date, count: int) -> dt.date:
+        """The `count`-th working day before `day`: the mirror of `add_working_days`.
+
+        Used to plan ahead of a deadline ("nudge two working days before it is due"), so `day`
+        itself never counts and for n >= 1 `subtract_working_days(add_working_days(d, n), n)` is
+        `d` for a working day `d`. With `count` 0 the result is `day` when it is a working day,
+        otherwise the working day before it: a reminder meant for the due day itself must not
+        fall on a weekend or holiday, and moving it earlier keeps it ahead of the deadline.
+        """
+        if count < 0:
+            raise ValueError(f"count must not be negative, got {count}")
+        if count == 0:
+            while not self.is_working_day(day):
+                day -= dt.timedelta(days=1)
+            return day
+        while count:
+            day -= dt.timedelta(days=1)
+            if self.is_working_day(day):
+                count -= 1
+        return day
+
     def working_days_between(self, start: dt.date, end: dt.date) -> int:
         """Working days d with start < d <= end; 0 when `end` is not after `start`.
 

@@ -286,3 +286,81 @@ def test_due_at_accepts_another_zone_and_end_of_day() -> None:
 def test_due_at_refuses_a_naive_start() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         DEFAULT_CALENDAR.due_at(dt.datetime(2026, 3, 27, 10), 1, AMSTERDAM)
+
+
+@pytest.mark.parametrize(
+    ("day", "count", "expected"),
+    [
+        # Weekends: Monday back to Friday; from a Saturday or Sunday Friday is the first.
+        (D(2026, 11, 23), 1, D(2026, 11, 20)),
+        (D(2026, 11, 21), 1, D(2026, 11, 20)),
+        (D(2026, 11, 22), 1, D(2026, 11, 20)),
+        (D(2026, 11, 26), 5, D(2026, 11, 19)),
+        # Koningsdag 2026 is Monday 27 April.
+        (D(2026, 4, 28), 1, D(2026, 4, 24)),
+        # In 2025 27 April is a Sunday, so Koningsdag is Saturday 26 April: no working day lost.
+        (D(2025, 4, 28), 1, D(2025, 4, 25)),
+        (D(2025, 4, 29), 2, D(2025, 4, 25)),
+        # Bevrijdingsdag (Tuesday 5 May 2026) is off every year by default.
+        (D(2026, 5, 6), 1, D(2026, 5, 4)),
+        # Hemelvaart (Thursday 14 May 2026) is off, the Friday after is not.
+        (D(2026, 5, 15), 1, D(2026, 5, 13)),
+        (D(2026, 5, 18), 1, D(2026, 5, 15)),
+        # Pinksteren: Tweede pinksterdag (Monday 25 May 2026) is off.
+        (D(2026, 5, 26), 1, D(2026, 5, 22)),
+        # Easter: Tweede paasdag is off, Goede vrijdag works.
+        (D(2026, 4, 7), 1, D(2026, 4, 3)),
+        # Christmas: 28 Dec back over the weekend and both Kerstdagen to Thursday 24 Dec.
+        (D(2026, 12, 28), 1, D(2026, 12, 24)),
+        (D(2026, 12, 29), 3, D(2026, 12, 23)),
+        # New Year, across the turn of the year.
+        (D(2027, 1, 4), 2, D(2026, 12, 30)),
+        # Ten working days of OM-toetsing, backwards over Hemelvaart and Bevrijdingsdag.
+        (D(2026, 5, 18), 10, D(2026, 4, 30)),
+        # Zero: the day itself when it works, else the working day before it.
+        (D(2026, 12, 24), 0, D(2026, 12, 24)),
+        (D(2026, 12, 25), 0, D(2026, 12, 24)),
+        (D(2026, 12, 27), 0, D(2026, 12, 24)),
+        (D(2026, 11, 22), 0, D(2026, 11, 20)),
+        (D(2027, 4, 27), 0, D(2027, 4, 26)),  # Koningsdag on a Tuesday
+    ],
+)
+def test_subtract_working_days(day: dt.date, count: int, expected: dt.date) -> None:
+    assert DEFAULT_CALENDAR.subtract_working_days(day, count) == expected
+
+
+def test_subtract_working_days_with_goede_vrijdag_off() -> None:
+    calendar = WorkingCalendar(good_friday_off=True)
+    assert calendar.subtract_working_days(D(2026, 4, 7), 1) == D(2026, 4, 2)
+
+
+def test_subtract_working_days_with_bevrijdingsdag_only_in_lustrum_years() -> None:
+    calendar = WorkingCalendar(liberation_day_every_year=False)
+    assert calendar.subtract_working_days(D(2026, 5, 6), 1) == D(2026, 5, 5)
+    assert calendar.subtract_working_days(D(2025, 5, 6), 1) == D(2025, 5, 2)  # lustrum year
+
+
+def test_subtracting_a_negative_count_is_refused() -> None:
+    with pytest.raises(ValueError, match="negative"):
+        DEFAULT_CALENDAR.subtract_working_days(D(2026, 11, 23), -1)
+
+
+def test_subtracting_undoes_adding_for_every_day_of_2026() -> None:
+    calendar = DEFAULT_CALENDAR
+    for day in days_of(2026):
+        before = calendar.subtract_working_days(day, 0)
+        assert calendar.is_working_day(before)
+        assert before <= day
+        for count in range(1, 26):
+            back = calendar.subtract_working_days(calendar.add_working_days(day, count), count)
+            # From a day off, the working days counted start after it, so back is the working
+            # day before it: the same day that count 0 gives.
+            assert back == (day if calendar.is_working_day(day) else before), (day, count)
+            earlier = calendar.subtract_working_days(day, count)
+            assert calendar.is_working_day(earlier)
+            assert earlier < day
+            # `day` itself never counts, but when it is a working day it ends the counted range.
+            working = calendar.is_working_day(day)
+            assert calendar.working_days_between(earlier, day) == count - (0 if working else 1)
+            if working:
+                assert calendar.add_working_days(earlier, count) == day, (day, count)
