@@ -24,7 +24,7 @@ from botbuilder.schema import Activity
 from botframework.connector.auth import BotFrameworkAuthentication
 from msrest.serialization import Model
 
-from bot import experts, lifecycle, services
+from bot import experts, lifecycle, reminders, services
 from bot.adapter import create_adapter, create_authentication
 from bot.config import Settings
 from bot.deadlines import DEFAULT_CALENDAR
@@ -76,6 +76,7 @@ def build_components(settings: Settings, clock: Clock = system_clock) -> Compone
         last_gemeente=user_state.create_property("last_gemeente"),
         knowledge=knowledge,
         deadlines=settings.deadline_policy(),
+        digest_lead=dt.timedelta(minutes=settings.digest_lead_minutes),
     )
     notifier = Notifier(
         database,
@@ -140,6 +141,36 @@ async def sweep_expert_questions(components: Components) -> None:
         components.notifier.wake()
 
 
+def reminder_policy(settings: Settings) -> reminders.ReminderPolicy:
+    return reminders.ReminderPolicy(
+        digest_lead=dt.timedelta(minutes=settings.digest_lead_minutes),
+        nudge_working_days=settings.nudge_working_days,
+        late_after=dt.timedelta(minutes=settings.reminder_late_after_minutes),
+        calendar=DEFAULT_CALENDAR,
+    )
+
+
+async def sweep_reminders(components: Components) -> None:
+    """The scheduler's tick for the sturingsoverleg: digests, nudges and escalations that are
+    due. Also the first thing after a start, so what fell due while the bot was down goes out."""
+    report = await reminders.sweep(
+        components.database,
+        now=components.clock(),
+        tz=components.settings.tz,
+        catalogue=await services.load_catalogue(components.database),
+        policy=reminder_policy(components.settings),
+    )
+    if report.anything:
+        log.info(
+            "reminders: %d digests, %d nudged, %d escalated (%d late)",
+            len(report.digests),
+            len(report.nudged),
+            len(report.escalated),
+            report.late,
+        )
+        components.notifier.wake()
+
+
 def settings_tz(components: Components) -> dt.tzinfo:
     return components.settings.tz
 
@@ -175,6 +206,17 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         minutes=10,
         id="sweep_expert_questions",
         name="sweep_expert_questions",
+        misfire_grace_time=None,
+        coalesce=True,
+        next_run_time=dt.datetime.now(settings_tz(components)),
+    )
+    components.scheduler.add_job(
+        components.jobs.run,
+        "interval",
+        args=["sweep_reminders", functools.partial(sweep_reminders, components)],
+        seconds=components.settings.reminder_sweep_seconds,
+        id="sweep_reminders",
+        name="sweep_reminders",
         misfire_grace_time=None,
         coalesce=True,
         next_run_time=dt.datetime.now(settings_tz(components)),

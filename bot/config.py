@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     # '{"in_opstelling": {"complex_spoedeisend": 12}, "ingediend": 3}'. om_toetsing is the OM's
     # norm and aanvulling_gevraagd has its own setting, so naming either is an error.
     deadline_working_days: dict[str, int | dict[str, int]] = Field(default_factory=dict)
+    # Sturingsoverleg: the agenda is posted this long before each meeting; whoever holds the
+    # ball is reminded this many working days before a due date (08:00 that day); reminders
+    # sent more than REMINDER_LATE_AFTER_MINUTES after their time say they are late; the
+    # database is checked for due reminders every REMINDER_SWEEP_SECONDS.
+    digest_lead_minutes: int = Field(default=120, ge=0, le=7 * 24 * 60)
+    nudge_working_days: int = Field(default=2, ge=0, le=20)
+    reminder_late_after_minutes: int = Field(default=15, ge=1)
+    reminder_sweep_seconds: int = Field(default=60, ge=5, le=3600)
     # Where the bot opens a personal chat with someone who never wrote to it (Teams' global
     # service URL; the bot learns the tenant's own from incoming activities).
     teams_service_url: str = "https://smba.trafficmanager.net/teams/"

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.deadlines import WorkingCalendar
+from bot.digest import queue_digest_update
 from bot.due_dates import DeadlinePolicy
 from bot.intake import Catalogue
 from bot.privacy import check_free_text
@@ -184,7 +185,8 @@ async def queue_cards_and_notices(
     notice: Callable[[Party], str | None],
 ) -> int:
     """Put the current card in every party's chat (in place where it already is) and, where
-    `notice` says so, a short message that makes Teams notify them. Returns the row count."""
+    `notice` says so, a short message that makes Teams notify them; replace the team's agenda
+    card in its channel. Returns the row count."""
     rows = 0
     for party in (await parties(session, request)).values():
         viewer = Viewer(party.aad_object_id, frozenset(party.roles))
@@ -195,6 +197,16 @@ async def queue_cards_and_notices(
         if body:
             session.add(_row(request, "notice", party, _message(body), now, "notice"))
             rows += 1
+    # The team's agenda in its channel shows this request too; refresh does not work there.
+    if await queue_digest_update(
+        session,
+        request.basisteam_id,
+        now=now,
+        tz=context.tz,
+        catalogue=context.catalogue,
+        tag=f"{request.reference}:v{request.version}",
+    ):
+        rows += 1
     return rows
 
 
@@ -340,6 +352,7 @@ async def act(
                 version=request.version + 1,
                 status_since=now,
                 nudged_at=None,
+                escalated_at=None,
                 due_at=deadlines.due_at(target, ReportType(request.report_type), now, tz),
                 updated_at=now,
                 **extra,

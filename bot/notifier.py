@@ -20,6 +20,11 @@ Public API
 - `await delivery_status(database, *, request_id=None, status=None) -> list[DeliveryLine]` and
   `await retry_delivery(database, row_id, *, now) -> RetryOutcome` for the `outbox` CLI.
 
+Row kinds: "notice" posts a new message; "card" puts a request card in someone's chat, in place
+when `card_copies` knows where it is; "update" replaces, in place, the message an earlier row
+(`replaces_key`) posted, such as the sturingsoverleg agenda in a team channel, where Teams'
+card refresh does not work.
+
 Row life cycle (`Notification.status`)
 --------------------------------------
 `pending` → (claimed: lease + worker id) → `sending` (committed just before the HTTP call,
@@ -51,6 +56,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import email.utils
 import logging
@@ -185,6 +191,7 @@ class _Row:
     conversation: dict[str, Any] | None
     activity: dict[str, Any]
     attempts: int
+    replaces_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -500,7 +507,7 @@ class Notifier:
             ).all()
             unconfirmed = 0
             for row_id, kind, recipient, update_of in stale:
-                if kind == "card" and update_of is not None:
+                if kind in ("card", "update") and update_of is not None:
                     # An interrupted in-place update: PUT is idempotent, so send it again.
                     values: dict[str, Any] = {
                         "status": OutboxStatus.PENDING.value,
@@ -596,6 +603,7 @@ class Notifier:
                     conversation=row.conversation,
                     activity=dict(row.activity),
                     attempts=row.attempts,
+                    replaces_key=row.replaces_key,
                 )
                 for row in rows
             ]
@@ -652,9 +660,11 @@ class Notifier:
     # -- where to send --------------------------------------------------------------------
 
     async def _target(self, row: _Row) -> _Target:
-        if row.kind not in ("notice", "card"):
+        if row.kind not in ("notice", "card", "update"):
             raise _Settled(_Outcome("failed", error=_short(f"unknown kind {row.kind!r}")))
         base = await self._conversation_of(row)
+        if row.kind == "update":
+            return await self._replaced(row, base)
         if row.kind == "card" and row.request_id is not None:
             async with self.database.sessions() as session:
                 copy = await session.get(CardCopy, (row.request_id, row.recipient))
@@ -672,6 +682,21 @@ class Notifier:
         if base is not None:
             return base
         return await self._open_personal_chat(row)
+
+    async def _replaced(self, row: _Row, base: _Target | None) -> _Target:
+        """Where the message this row replaces was posted. Rows of one recipient go in order,
+        so the original was settled before this row could be claimed."""
+        async with self.database.sessions() as session:
+            original = (
+                await session.execute(
+                    select(Notification.status, Notification.sent_activity_id).where(
+                        Notification.key == row.replaces_key
+                    )
+                )
+            ).first()
+        if base is None or original is None or original[0] != "sent" or not original[1]:
+            raise _Settled(_Outcome("failed", error="the message to update was never delivered"))
+        return dataclasses.replace(base, update_activity_id=original[1])
 
     async def _conversation_of(self, row: _Row) -> _Target | None:
         """The known conversation of the recipient, or None when a personal chat must be

@@ -23,8 +23,9 @@ from botbuilder.dialogs import Dialog, DialogExtensions
 from botbuilder.schema import ChannelAccount
 from botbuilder.schema.teams import TeamInfo
 
-from bot import experts, lifecycle, services
+from bot import experts, lifecycle, services, sturingsoverleg
 from bot.deadlines import DEFAULT_CALENDAR, WorkingCalendar
+from bot.digest import PRIORITY_VERB
 from bot.due_dates import DEFAULT_POLICY, DeadlinePolicy
 from bot.knowledge_service import KnowledgeService
 from cards.render import render, text
@@ -238,6 +239,10 @@ class RapportageBot(TeamsActivityHandler):
     async def _card_action(
         self, turn_context: TurnContext, verb: Any, data: dict[str, Any], *, automatic: bool
     ) -> CardAnswer | None:
+        if verb == PRIORITY_VERB:
+            if automatic:
+                return None  # digest cards have no refresh; nothing may change on one
+            return await self._priority_action(turn_context, data)
         if isinstance(verb, str) and verb in KNOWLEDGE_VERBS:
             if automatic:
                 return None  # these cards have no refresh; nothing may change on one
@@ -246,6 +251,31 @@ class RapportageBot(TeamsActivityHandler):
         if result is None:
             return None
         return CardAnswer(result.message, result.card, result.outcome is lifecycle.Outcome.DONE)
+
+    async def _priority_action(
+        self, turn_context: TurnContext, data: dict[str, Any]
+    ) -> CardAnswer | None:
+        """A priority chosen on the digest card in the team channel: the actor is the activity's
+        sender, the card only says which request and which priority."""
+        activity = turn_context.activity
+        reference = data.get("reference")
+        if not isinstance(reference, str):
+            return None
+        sender = activity.from_property
+        if not sender or not sender.aad_object_id:
+            return CardAnswer(text("priority_no_role", reference=reference), None, False)
+        runtime = self._runtime
+        result = await sturingsoverleg.set_priority(
+            runtime.database,
+            reference=reference,
+            priority=data.get("priority"),
+            actor=lifecycle.Actor(sender.aad_object_id, sender.name or ""),
+            activity_id=activity.id,
+            now=runtime.clock(),
+            tz=runtime.tz,
+            catalogue=await services.load_catalogue(runtime.database),
+        )
+        return CardAnswer(result.message, result.card, result.done)
 
     async def _request_action(
         self, turn_context: TurnContext, verb: Any, data: dict[str, Any], *, automatic: bool

@@ -161,6 +161,8 @@ def request_card(
         facts.append(("label_uitkomst", text(f"outcome_{request.outcome}")))
     if request.due_at is not None:
         facts.append(("label_termijn", due_day(request.due_at, tz)))
+    if request.priority:
+        facts.append(("label_prioriteit", text(f"priority_{request.priority}")))
     steps = next_steps(request, viewer.roles)
     return render(
         "request",

@@ -15,6 +15,8 @@ class Command(StrEnum):
     BACK = "terug"
     STATUS = "status"
     BEHEER = "beheer"
+    LINK = "koppel"
+    UNLINK = "ontkoppel"
 
 
 _ALIASES: dict[str, Command] = {
@@ -44,6 +46,12 @@ _ALIASES: dict[str, Command] = {
 def recognise(text: str) -> Command | None:
     plain = normalise(text)
     # "beheer …" carries arguments (names, places); dialogs.beheer parses the rest.
-    if plain.split(" ", 1)[0] == "beheer":
+    first = plain.split(" ", 1)[0]
+    if first == "beheer":
         return Command.BEHEER
+    # "koppel dit kanaal aan basisteam X elke dinsdag om 10:00": dialogs.sturingsoverleg.
+    if first in ("koppel", "koppelen"):
+        return Command.LINK
+    if first in ("ontkoppel", "ontkoppelen"):
+        return Command.UNLINK
     return _ALIASES.get(plain)

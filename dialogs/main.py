@@ -8,6 +8,7 @@ request with that bevoegdheid filled in, also in the middle of another one.
 
 from __future__ import annotations
 
+import datetime as dt
 import zoneinfo
 
 from botbuilder.core import CardFactory, MessageFactory, StatePropertyAccessor
@@ -25,7 +26,7 @@ from bot import services
 from bot.due_dates import DeadlinePolicy
 from bot.knowledge_service import KnowledgeService
 from cards.render import render, text
-from dialogs import ask, beheer
+from dialogs import ask, beheer, sturingsoverleg
 from dialogs.commands import Command, recognise
 from dialogs.request import Clock, RequestDialog
 from storage.db import Database
@@ -40,6 +41,7 @@ class MainDialog(ComponentDialog):
         last_gemeente: StatePropertyAccessor,
         *,
         deadlines: DeadlinePolicy,
+        digest_lead: dt.timedelta,
         knowledge: KnowledgeService | None = None,
     ) -> None:
         super().__init__(MainDialog.__name__)
@@ -47,6 +49,7 @@ class MainDialog(ComponentDialog):
         self._clock = clock
         self._knowledge = knowledge or KnowledgeService(database)
         self._tz = time_zone
+        self._digest_lead = digest_lead
         self.add_dialog(RequestDialog(database, clock, time_zone, last_gemeente, deadlines))
         self.add_dialog(WaterfallDialog("main", [self._dispatch, self._finish]))
         self.initial_dialog_id = "main"
@@ -94,6 +97,16 @@ class MainDialog(ComponentDialog):
             await self._my_requests(step)
         elif command is Command.BEHEER:
             await beheer.handle(step.context, self._database, self._clock())
+        elif command is Command.LINK:
+            await sturingsoverleg.handle_link(
+                step.context,
+                self._database,
+                now=self._clock(),
+                tz=self._tz,
+                digest_lead=self._digest_lead,
+            )
+        elif command is Command.UNLINK:
+            await sturingsoverleg.handle_unlink(step.context, self._database)
         elif step.context.activity.text:
             await ask.answer(step.context, self._knowledge, step.context.activity.text)
         else:

@@ -16,6 +16,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -140,6 +141,11 @@ class Request(Base):
     # When the current status is due (end of the local due day, UTC; bot/due_dates.py), or None
     # when the status has no deadline. Indexed with status for the reminder scan.
     due_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    # When the passing of `due_at` was escalated in the sturingsoverleg (once per state entry:
+    # cleared with `nudged_at` on every transition).
+    escalated_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
+    # Set by the sturingsoverleg (hoog / normaal / laag); None until it has been discussed.
+    priority: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # Recorded by the gemeente on afronden: was the measure taken, and optional feedback.
     outcome: Mapped[str | None] = mapped_column(String(32), nullable=True)
     quality_feedback: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -221,7 +227,8 @@ class Notification(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(200), unique=True)
     # "notice" posts a new message; "card" puts the request card in the recipient's chat:
-    # an in-place update of their copy when there is one, otherwise a new message.
+    # an in-place update of their copy when there is one, otherwise a new message; "update"
+    # replaces the message of the row named by `replaces_key` (a channel card).
     kind: Mapped[str] = mapped_column(String(16))
     request_id: Mapped[int | None] = mapped_column(
         ForeignKey("requests.id"), nullable=True, index=True
@@ -243,6 +250,9 @@ class Notification(Base):
     sent_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     sent_activity_id: Mapped[str | None] = mapped_column(Text, nullable=True)
     sent_conversation_id: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # kind "update": the key of the earlier row whose sent message this row replaces in place
+    # (a channel card such as the digest, which has no card copy of a request).
+    replaces_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -278,6 +288,29 @@ class ChannelLink(Base):
     service_url: Mapped[str] = mapped_column(Text)
     linked_by: Mapped[str] = mapped_column(String(64))
     linked_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Sturingsoverleg links: the weekly meeting as `MeetingRhythm.to_text()` ("1 10:00"), or
+    # None when the team has not said when it meets (then no digest, still escalations).
+    meeting_rhythm: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class Digest(Base):
+    """The agenda posted before one sturingsoverleg of one basisteam.
+
+    The unique (basisteam, meeting) pair is the claim: of several replicas sweeping at once only
+    one inserts the row, and it writes the outbox row in the same transaction. The outbox key
+    lets later changes (a priority set from the card) replace the posted card in place."""
+
+    __tablename__ = "digests"
+    __table_args__ = (UniqueConstraint("basisteam_id", "meeting_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    basisteam_id: Mapped[str] = mapped_column(ForeignKey("basisteams.id", ondelete="CASCADE"))
+    meeting_at: Mapped[dt.datetime]
+    conversation: Mapped[dict[str, Any]]
+    notification_key: Mapped[str] = mapped_column(String(200))
+    # Sent after its planned time because the bot was not running then.
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class KnowledgeFeedback(Base):

@@ -203,6 +203,42 @@ EXAMPLES: dict[str, list[dict[str, object]]] = {
         }
         for status in ("concept", "goedgekeurd", "afgewezen")
     ],
+    "digest": [
+        {
+            "basisteam": 'Basisteam "Heuvelrug"',
+            "meeting": "dinsdag 24-11-2026 om 10:00",
+            "late": late,
+            "sections": [
+                {
+                    "title": title,
+                    "count": count,
+                    "items": [
+                        {
+                            "reference": f"BR-2026-{i:04d}",
+                            "line": f"**BR-2026-{i:04d}** · Sluiting drugspand · Zeist",
+                            "detail": "geaccepteerd · termijn ma 30-11-2026 · bal bij coördinator",
+                            "overdue": i % 2 == 0,
+                        }
+                        for i in range(min(count, 15))
+                    ],
+                    "more": max(0, count - 15),
+                    "buttons": buttons,
+                }
+                for title, count, buttons in (
+                    ("Beslissing nodig", 0, False),
+                    ("Prioriteit bepalen", 40, True),
+                    ("Termijn verstreken", 3, False),
+                    ("Lopend", 15, False),
+                )
+            ],
+            "priorities": [
+                {"value": p, "title": p.capitalize()} for p in ("hoog", "normaal", "laag")
+            ],
+            "verb": "prioriteren",
+            "updated": "24-11-2026 08:00",
+        }
+        for late in ("", "Later verstuurd dan gepland (24-11-2026 08:00).")
+    ],
 }
 
 
