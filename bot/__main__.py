@@ -264,6 +264,7 @@ async def _requests_list(settings: Settings, as_json: bool) -> int:
                         "created": line.created.isoformat(),
                         "desired_date": line.desired_date.isoformat(),
                         # The local due day: a deadline is "by the end of that day".
+                        "priority": line.priority,
                         "due_date": (
                             line.due.astimezone(settings.tz).date().isoformat()
                             if line.due
@@ -318,6 +319,7 @@ async def _requests_show(settings: Settings, reference: str) -> int:
         ("aangemaakt", f"{line.created.astimezone(local):%Y-%m-%d %H:%M}"),
         ("gewenste datum", f"{line.desired_date:%Y-%m-%d}"),
         ("termijn", f"{line.due.astimezone(local):%Y-%m-%d}" if line.due else "-"),
+        ("prioriteit", line.priority or "-"),
     ):
         print(f"  {label + ':':<27} {value}")
     print("  checklist:")

@@ -141,6 +141,8 @@ class RequestLine:
     desired_date: dt.date
     # Due time of the current state (aware UTC), None when the state has no deadline.
     due: dt.datetime | None = None
+    # Set by the sturingsoverleg (hoog / normaal / laag), None until then.
+    priority: str | None = None
 
 
 async def list_requests(
@@ -182,6 +184,7 @@ async def _lines(database: Database, rows: list[Request]) -> list[RequestLine]:
             created=row.created_at,
             desired_date=row.desired_date,
             due=_aware(row.due_at),
+            priority=row.priority,
         )
         for row in rows
     ]

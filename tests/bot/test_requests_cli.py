@@ -93,6 +93,7 @@ def test_list_is_empty_then_shows_a_submitted_request(tmp_path: Path) -> None:
     assert line["report_type"] == "eenvoudig"
     assert line["desired_date"] == desired.isoformat()
     assert line["holds_the_ball"] == ["coordinator"]
+    assert line["priority"] is None  # the sturingsoverleg has not discussed it yet
     # ingediend: the coördinator has 5 werkdagen, counted from today in Amsterdam.
     today = dt.datetime.now(ZoneInfo("Europe/Amsterdam")).date()
     assert line["due_date"] == DEFAULT_CALENDAR.add_working_days(today, 5).isoformat()
@@ -101,6 +102,7 @@ def test_list_is_empty_then_shows_a_submitted_request(tmp_path: Path) -> None:
     assert "aan zet: coordinator" in shown.stdout
     assert "Woning in de wijk, zaak Z-2026-17" in shown.stdout
     assert f"termijn:{' ' * 20}{line['due_date']}" in shown.stdout
+    assert f"prioriteit:{' ' * 17}-" in shown.stdout
     assert "Cli Tester  indienen  concept -> ingediend" in shown.stdout
     missing = run("requests", "show", "BR-1999-0001", database=database)
     assert missing.returncode == 1

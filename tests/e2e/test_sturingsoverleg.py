@@ -10,6 +10,7 @@ local connector.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
@@ -152,7 +153,18 @@ class Team:
         ]
 
     async def sweep(self) -> None:
+        """One reminder tick, as the scheduler runs it; the scheduler's own tick at start may
+        run at the same time (then one of them finds the work claimed), so wait for it too."""
+        await self.settle()
         await sweep_reminders(self.server.components)
+        await self.settle()
+
+    async def settle(self) -> None:
+        await asyncio.sleep(0.05)
+        jobs = self.server.components.jobs
+        async with asyncio.timeout(10):
+            while jobs.running:
+                await asyncio.sleep(0.02)
         await self.server.deliver()
 
     async def rows(self, model: Any) -> list[Any]:
@@ -363,5 +375,22 @@ async def test_a_digest_missed_while_the_bot_was_down_comes_when_it_is_back_mark
         assert "Later verstuurd dan gepland (24-11-2026 08:00)" in text_of(posted.cards[0])
         [digest] = await team.rows(Digest)
         assert digest.late
+    finally:
+        await server.stop()
+    # Down again over the due date (end of Monday 30-11) and the next agenda time: the
+    # escalation and the agenda of Tuesday 1-12 come when the bot is back, both marked late.
+    clock.now = dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC)
+    mark = len(connector.received)
+    server = await start(database_url, connector, clock)
+    try:
+        team = Team(server, connector, database_url)
+        await team.sweep()
+        posted = [r for r in team.in_channel(mark) if r.method == "POST"]
+        [escalation] = [r for r in posted if r.text]
+        assert "Termijn verstreken" in escalation.text
+        assert "Later verstuurd dan gepland, 30-11-2026 23:59" in escalation.text
+        [agenda] = [r for r in posted if r.cards]
+        assert "Later verstuurd dan gepland (01-12-2026 08:00)" in text_of(agenda.cards[0])
+        assert len(await team.rows(Digest)) == 2
     finally:
         await server.stop()
