@@ -46,6 +46,11 @@ class Jobs:
         # A cancelled scheduler future must not cancel the work itself: close() waits for it.
         await asyncio.shield(task)
 
+    async def idle(self) -> None:
+        """Wait until no job is running (tests use it to wait for the scheduler's own ticks)."""
+        while self._running:
+            await asyncio.wait(set(self._running))
+
     async def close(self, timeout: float = 10.0) -> None:
         """Refuse new ticks and wait for the running ones (cancelling them only after
         `timeout`)."""

@@ -161,10 +161,8 @@ class Team:
 
     async def settle(self) -> None:
         await asyncio.sleep(0.05)
-        jobs = self.server.components.jobs
         async with asyncio.timeout(10):
-            while jobs.running:
-                await asyncio.sleep(0.02)
+            await self.server.components.jobs.idle()
         await self.server.deliver()
 
     async def rows(self, model: Any) -> list[Any]:
