@@ -59,7 +59,7 @@ def text_of(card: dict[str, Any]) -> str:
 class Team:
     def __init__(self, server: BotServer, connector: LocalConnector, url: str) -> None:
         self.server, self.connector, self.url = server, connector, url
-        self.clock: FakeClock = server.clock  # type: ignore[assignment]
+        self.clock: FakeClock = server.clock
         self.anne = Transcript(server.session(ANNE))
 
     def chat(self, name: str) -> ChatSession:
