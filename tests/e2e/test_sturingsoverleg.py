@@ -383,11 +383,11 @@ async def test_a_digest_missed_while_the_bot_was_down_comes_when_it_is_back_mark
     try:
         team = Team(server, connector, database_url)
         await team.sweep()
-        posted = [r for r in team.in_channel(mark) if r.method == "POST"]
-        [escalation] = [r for r in posted if r.text]
+        later = [r for r in team.in_channel(mark) if r.method == "POST"]
+        [escalation] = [r for r in later if r.text]
         assert "Termijn verstreken" in escalation.text
         assert "Later verstuurd dan gepland, 30-11-2026 23:59" in escalation.text
-        [agenda] = [r for r in posted if r.cards]
+        [agenda] = [r for r in later if r.cards]
         assert "Later verstuurd dan gepland (01-12-2026 08:00)" in text_of(agenda.cards[0])
         assert len(await team.rows(Digest)) == 2
     finally:
