@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -24,7 +25,7 @@ from botbuilder.schema import Activity
 from botframework.connector.auth import BotFrameworkAuthentication
 from msrest.serialization import Model
 
-from bot import experts, lifecycle, reminders, services
+from bot import experts, guards, lifecycle, reminders, services
 from bot.adapter import create_adapter, create_authentication
 from bot.config import Settings
 from bot.deadlines import DEFAULT_CALENDAR
@@ -85,6 +86,11 @@ def build_components(settings: Settings, clock: Clock = system_clock) -> Compone
         tenant_id=LOCAL_TENANT if settings.local_mode else settings.microsoft_app_tenant_id,
         fallback_service_url=settings.teams_service_url,
         clock=clock,
+        service_url_allowed=functools.partial(
+            guards.service_url_allowed,
+            hosts=settings.service_url_hosts,
+            local=settings.local_mode,
+        ),
     )
     runtime = Runtime(
         database=database,
@@ -271,6 +277,23 @@ async def messages(request: web.Request) -> web.Response:
         log.warning("rejected unauthenticated request: %s", type(error).__name__)
         return _problem(401, "unauthorized")
 
+    refused = guards.refusal(
+        _inbound(body, activity),
+        allowed_tenants=components.settings.allowed_tenants,
+        service_hosts=components.settings.service_url_hosts,
+        local=components.settings.local_mode,
+    )
+    if refused is not None:
+        # Ids only: what was refused and why, never the text.
+        log.warning(
+            "refused activity %s (%s): channel %s, conversation %s",
+            activity.id,
+            refused.value,
+            activity.channel_id,
+            activity.conversation.id if activity.conversation else None,
+        )
+        return _problem(403, f"activity refused: {refused.value}")
+
     invoke_response = await components.adapter.process_activity(
         authenticated, activity, components.bot.on_turn
     )
@@ -281,6 +304,27 @@ async def messages(request: web.Request) -> web.Response:
             body = serializer_helper(body)
         return web.json_response(data=body, status=invoke_response.status)
     return web.Response(status=201)
+
+
+def _inbound(body: dict[str, Any], activity: Activity) -> guards.Inbound:
+    """Read the tenant from the raw body: the SDK's model drops Teams' `conversation.tenantId`
+    (it expects "tenantID"), and a forged second tenant must not hide behind the first."""
+    tenants: set[str] = set()
+    channel_data = body.get("channelData")
+    if isinstance(channel_data, dict) and isinstance(channel_data.get("tenant"), dict):
+        tenants.add(str(channel_data["tenant"].get("id") or ""))
+    conversation = body.get("conversation")
+    if isinstance(conversation, dict):
+        for key in ("tenantId", "tenantID"):
+            if conversation.get(key):
+                tenants.add(str(conversation[key]))
+    sender = activity.from_property
+    return guards.Inbound(
+        channel_id=str(activity.channel_id or ""),
+        tenant_ids=frozenset(tenants),
+        aad_object_id=str((sender.aad_object_id if sender else None) or ""),
+        service_url=str(activity.service_url or ""),
+    )
 
 
 def _activity_problem(activity: Activity) -> str | None:

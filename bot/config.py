@@ -20,6 +20,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.due_dates import DeadlineConfigError, DeadlinePolicy, validate_overrides
+from bot.guards import DEFAULT_SERVICE_HOSTS
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///data/rapportagebot.sqlite3"
 
@@ -52,6 +53,11 @@ class Settings(BaseSettings):
     microsoft_app_type: AppType = AppType.SINGLE_TENANT
     microsoft_app_tenant_id: str = Field(default="", description="Entra tenant of the bot")
     allowed_tenants: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Hosts the bot may send to (and hand its token to), comma-separated, `*` wildcards allowed;
+    # Teams' own service hosts by default. Local mode only ever talks to loopback.
+    service_url_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_SERVICE_HOSTS)
+    )
     database_url: str = DEFAULT_SQLITE_URL
     host: str = "127.0.0.1"
     port: int = Field(default=3978, ge=1, le=65535)
@@ -82,9 +88,9 @@ class Settings(BaseSettings):
     # service URL; the bot learns the tenant's own from incoming activities).
     teams_service_url: str = "https://smba.trafficmanager.net/teams/"
 
-    @field_validator("allowed_tenants", mode="before")
+    @field_validator("allowed_tenants", "service_url_hosts", mode="before")
     @classmethod
-    def _parse_tenants(cls, value: Any) -> Any:
+    def _parse_lists(cls, value: Any) -> Any:
         return _split_list(value)
 
     @field_validator("time_zone")

@@ -10,7 +10,8 @@ Public API
   clock=..., sleep=asyncio.sleep, monotonic=time.monotonic, rng=random.random, worker_id=None,
   lease=timedelta(seconds=60), max_attempts=8, per_conversation_per_second=7,
   per_tenant_per_second=50, batch_size=50, poll_interval=1.0, request_timeout=30.0,
-  after_send=None)`
+  after_send=None, service_url_allowed=<Teams' hosts over https>)`: a row whose service URL
+  is not allowed fails at once and is logged (bot.guards).
 - `await notifier.drain() -> DrainReport`: recover, then send everything due now (retries that
   became due included) until nothing is due; counts sent / failed / retried / unconfirmed.
 - `await notifier.recover() -> int`: settle rows left in `sending` by a dead worker.
@@ -92,6 +93,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from urllib3.exceptions import ConnectTimeoutError
 
+from bot.guards import DEFAULT_SERVICE_HOSTS, service_url_allowed
 from storage.db import Database
 from storage.models import CardCopy, Contact, Notification
 
@@ -240,6 +242,10 @@ def _default_worker_id() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def _teams_service_url(url: str) -> bool:
+    return service_url_allowed(url, hosts=DEFAULT_SERVICE_HOSTS, local=False)
+
+
 def _system_clock() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -365,6 +371,7 @@ class Notifier:
         poll_interval: float = 1.0,
         request_timeout: float = 30.0,
         after_send: Callable[[Delivery], Awaitable[None]] | None = None,
+        service_url_allowed: Callable[[str], bool] = _teams_service_url,
     ) -> None:
         if request_timeout >= lease.total_seconds():
             # A call still running when its lease ends would be recovered as interrupted.
@@ -393,6 +400,7 @@ class Notifier:
         self._sleep = sleep
         self._rng = rng
         self._after_send = after_send
+        self._service_url_allowed = service_url_allowed
         self._pacer = _Pacer(monotonic)
         self._clients: dict[str, ConnectorClient] = {}
         self._factory: Any = None
@@ -855,6 +863,10 @@ class Notifier:
         client = self._clients.get(service_url)
         if client is not None:
             return client
+        if not self._service_url_allowed(service_url):
+            # A tampered conversation reference: the SDK would hand it the bot's token.
+            log.warning("refused to send to a service URL outside the allowlist: %s", service_url)
+            raise _Settled(_Outcome("failed", error="service URL not allowed"))
         try:
             if self._factory is None:
                 # What CloudAdapter.continue_conversation does for a proactive message.

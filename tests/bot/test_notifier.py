@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.adapter import create_authentication
+from bot.guards import DEFAULT_SERVICE_HOSTS, service_url_allowed
 from bot.local_channel import BOT_ID, LOCAL_TENANT, Fault, LocalConnector, Received
 from bot.notifier import Delivery, DrainReport, Notifier, retry_delivery
 from storage.db import Database
@@ -29,6 +30,11 @@ CARLA = "00000000-0000-0000-0000-0000000000c1"
 CARD = "application/vnd.microsoft.card.adaptive"
 # Nothing listens here: a connection to it is refused before anything is sent.
 DEAD_URL = "http://127.0.0.1:9/"
+
+
+def LOOPBACK_ONLY(url: str) -> bool:
+    """The local connector runs on loopback: what local mode allows."""
+    return service_url_allowed(url, hosts=(), local=True)
 
 
 class Killed(Exception):
@@ -96,6 +102,7 @@ class Outbox:
             "sleep": self.time.sleep,
             "monotonic": self.time.monotonic,
             "rng": lambda: 1.0,
+            "service_url_allowed": LOOPBACK_ONLY,
         }
         options.update(overrides)
         return Notifier(self.database, create_authentication(local_settings(self.url)), **options)
@@ -271,6 +278,37 @@ async def test_a_stored_conversation_reference_is_used_as_it_is(outbox: Outbox) 
     [received] = outbox.connector.received
     assert received.path == activities("19:team-channel;messageid=1")
     assert received.body["conversation"]["conversationType"] == "channel"
+
+
+@pytest.mark.parametrize(
+    "service_url",
+    [
+        "https://attacker.example/",  # a tampered channel link or contact
+        "http://169.254.169.254/",  # cloud metadata, not loopback
+        "https://smba.trafficmanager.net.attacker.example/teams/",
+    ],
+)
+async def test_a_tampered_service_url_gets_nothing_and_the_row_fails_visibly(
+    outbox: Outbox, service_url: str
+) -> None:
+    reference = {
+        "serviceUrl": service_url,
+        "channelId": "msteams",
+        "conversation": {"id": "19:team-channel", "conversationType": "channel"},
+        "bot": {"id": BOT_ID},
+    }
+    row = await outbox.add("conversation:19:team-channel", conversation=reference, text="Agenda")
+    # Even with Teams' own allowlist (deployed mode) the attacker's host is refused.
+    teams_only = outbox.notifier(
+        service_url_allowed=lambda url: service_url_allowed(
+            url, hosts=DEFAULT_SERVICE_HOSTS, local=False
+        )
+    )
+    for notifier in (outbox.notifier(), teams_only):
+        assert (await notifier.drain()).sent == 0
+    assert outbox.connector.received == []
+    stored = await outbox.row(row.id)
+    assert stored.status == "failed" and stored.last_error == "service URL not allowed"
 
 
 async def test_a_card_is_posted_then_updated_in_place_in_order(outbox: Outbox) -> None:
@@ -628,6 +666,7 @@ async def test_two_dispatchers_deliver_every_row_exactly_once_in_order(
                 clock=outbox.clock,
                 sleep=outbox.time.sleep,
                 monotonic=outbox.time.monotonic,
+                service_url_allowed=LOOPBACK_ONLY,
                 worker_id=f"replica-{n}",
                 per_conversation_per_second=1000,
                 per_tenant_per_second=1000,
