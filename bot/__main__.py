@@ -466,6 +466,21 @@ def main(argv: list[str] | None = None) -> int:
         "retry", help="send a failed or unconfirmed row again (check the chat first)"
     )
     outbox_retry.add_argument("id", type=int, help="the row id from `outbox list`")
+    privacy = commands.add_parser("privacy", help="retention, personal data, database grants")
+    privacy_commands = privacy.add_subparsers(dest="privacy_command", required=True)
+    privacy_purge = privacy_commands.add_parser(
+        "purge", help="remove free text of requests closed longer than RETENTION_DAYS"
+    )
+    privacy_purge.add_argument("--dry-run", action="store_true", help="show, change nothing")
+    privacy_overview = privacy_commands.add_parser(
+        "report", help="per table: columns with personal data or free text, rows with a value"
+    )
+    privacy_overview.add_argument("--json", action="store_true", help="machine-readable output")
+    privacy_grants = privacy_commands.add_parser(
+        "grants", help="print the PostgreSQL grants for the application's own role"
+    )
+    privacy_grants.add_argument("--role", required=True, help="the role the bot connects as")
+    privacy_grants.add_argument("--schema", default="public", help="schema of the tables")
     args = parser.parse_args(argv)
 
     try:
@@ -514,6 +529,20 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_outbox_retry(settings, args.id))
     if args.command == "outbox":
         return asyncio.run(_outbox_list(settings, args.json, args.status))
+    if args.command == "privacy":
+        import datetime as dt
+
+        from bot import privacy_report
+
+        if args.privacy_command == "grants":
+            return privacy_report.grants_command(args.role, args.schema)
+        if args.privacy_command == "report":
+            return asyncio.run(privacy_report.report_command(settings, as_json=args.json))
+        return asyncio.run(
+            privacy_report.purge_command(
+                settings, dry_run=args.dry_run, now=dt.datetime.now(dt.UTC)
+            )
+        )
     if args.command == "chat":
         from bot.chat import run_chat
 

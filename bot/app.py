@@ -25,7 +25,7 @@ from botbuilder.schema import Activity
 from botframework.connector.auth import BotFrameworkAuthentication
 from msrest.serialization import Model
 
-from bot import experts, guards, lifecycle, reminders, services
+from bot import experts, guards, lifecycle, reminders, retention, services
 from bot.adapter import create_adapter, create_authentication
 from bot.config import Settings
 from bot.deadlines import DEFAULT_CALENDAR
@@ -177,6 +177,23 @@ async def sweep_reminders(components: Components) -> None:
         components.notifier.wake()
 
 
+async def sweep_retention(components: Components) -> None:
+    """The scheduler's tick for retention: closed requests past RETENTION_DAYS lose their free
+    text (bot/retention.py). Several ticks a day, so a day missed while the bot was down is
+    caught up within hours; a tick with nothing due only reads."""
+    report = await retention.purge(
+        components.database,
+        now=components.clock(),
+        retention=dt.timedelta(days=components.settings.retention_days),
+    )
+    if report.purged or report.postponed:
+        log.info(
+            "retention: %d requests purged, %d postponed",
+            len(report.purged),
+            len(report.postponed),
+        )
+
+
 def settings_tz(components: Components) -> dt.tzinfo:
     return components.settings.tz
 
@@ -223,6 +240,17 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         seconds=components.settings.reminder_sweep_seconds,
         id="sweep_reminders",
         name="sweep_reminders",
+        misfire_grace_time=None,
+        coalesce=True,
+        next_run_time=dt.datetime.now(settings_tz(components)),
+    )
+    components.scheduler.add_job(
+        components.jobs.run,
+        "interval",
+        args=["sweep_retention", functools.partial(sweep_retention, components)],
+        hours=6,
+        id="sweep_retention",
+        name="sweep_retention",
         misfire_grace_time=None,
         coalesce=True,
         next_run_time=dt.datetime.now(settings_tz(components)),

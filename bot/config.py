@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     # Where the bot opens a personal chat with someone who never wrote to it (Teams' global
     # service URL; the bot learns the tenant's own from incoming activities).
     teams_service_url: str = "https://smba.trafficmanager.net/teams/"
+    # A closed request keeps its free text and personal data this many days after it closed,
+    # then loses them (bot/retention.py). At least 30: the database refuses shorter periods.
+    retention_days: int = Field(default=365, ge=30)
 
     @field_validator("allowed_tenants", "service_url_hosts", mode="before")
     @classmethod

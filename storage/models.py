@@ -374,3 +374,25 @@ class KnowledgeDraft(Base):
     decided_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     # The knowledge entry an approval wrote.
     entry_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class Deletion(Base):
+    """The record that a closed request lost its free text and personal data after the retention
+    period (`bot.retention`): which request row (anonymous from then on), when it closed, under
+    which period, and how many values of which columns went.
+
+    Never the values themselves, nor their length or a hash: a hash of a short subject can be
+    matched against a guess. One record per request: the unique request id is also the claim
+    that keeps two replicas from purging the same request twice. Like the audit trail it is
+    append-only for the application's role (`storage.grants`)."""
+
+    __tablename__ = "deletions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id"), unique=True)
+    # When the request entered its closed status (`requests.status_since` at the purge).
+    closed_at: Mapped[dt.datetime]
+    retention_days: Mapped[int] = mapped_column(Integer)
+    # "table.column" -> how many values were removed, e.g. {"requests.subject": 1}.
+    removed: Mapped[dict[str, Any]]
+    purged_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
