@@ -86,7 +86,7 @@ from botframework.connector.auth import (
     ClaimsIdentity,
 )
 from msrest.exceptions import HttpOperationError
-from sqlalchemy import and_, case, exists, or_, select, update
+from sqlalchemy import and_, case, delete, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -94,8 +94,18 @@ from sqlalchemy.orm import aliased
 from urllib3.exceptions import ConnectTimeoutError
 
 from bot.guards import DEFAULT_SERVICE_HOSTS, service_url_allowed
+from bot.registry import RegistryRole
+from cards.render import text
 from storage.db import Database
-from storage.models import CardCopy, Contact, Notification
+from storage.models import (
+    CardCopy,
+    ChannelLink,
+    Contact,
+    Notification,
+    Person,
+    PersonRole,
+    UnreachableRecipient,
+)
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +143,7 @@ class DrainReport:
     failed: int = 0
     retried: int = 0
     unconfirmed: int = 0
+    parked: int = 0
 
     def __add__(self, other: DrainReport) -> DrainReport:
         return DrainReport(
@@ -140,6 +151,7 @@ class DrainReport:
             failed=self.failed + other.failed,
             retried=self.retried + other.retried,
             unconfirmed=self.unconfirmed + other.unconfirmed,
+            parked=self.parked + other.parked,
         )
 
 
@@ -209,7 +221,7 @@ class _Target:
     update_activity_id: str | None = None
 
 
-_Verdict = Literal["sent", "retry", "failed", "unconfirmed"]
+_Verdict = Literal["sent", "retry", "failed", "unconfirmed", "parked"]
 
 
 @dataclass(frozen=True)
@@ -313,6 +325,10 @@ def classify(error: BaseException, *, idempotent: bool, now: dt.datetime) -> _Ou
                 error=text,
                 retry_after=_retry_after_seconds(headers.get("Retry-After"), now),
             )
+        if status == 403 or (status == 404 and not idempotent):
+            # The bot was removed, blocked or disabled, or the conversation is gone: waiting
+            # will not help, and neither will retrying until someone installs the app again.
+            return _Outcome("parked", status=status, error=text)
         return _Outcome("failed", status=status, error=text)
     if _never_reached_server(error):
         return _Outcome("retry", error=_short(f"connection failed: {type(error).__name__}"))
@@ -565,6 +581,8 @@ class Notifier:
                 earlier.id < Notification.id,
                 earlier.status.in_(_IN_FLIGHT),
             ),
+            # Parked: kept, in order, until the recipient can be reached again.
+            ~exists().where(UnreachableRecipient.recipient == Notification.recipient),
         )
 
     async def _claim(self) -> tuple[list[_Row], bool]:
@@ -981,6 +999,12 @@ class Notifier:
                 "next_attempt_at": now + dt.timedelta(seconds=delay),
                 "claimed_by": None,
             }
+        elif verdict == "parked":
+            values |= {
+                "status": OutboxStatus.PENDING.value,
+                "next_attempt_at": now,
+                "claimed_by": None,
+            }
         elif verdict != "sent":
             values["status"] = verdict  # failed or unconfirmed
 
@@ -1002,6 +1026,8 @@ class Notifier:
             )
             if result.rowcount != 1:  # type: ignore[attr-defined]
                 return False
+            if verdict == "parked":
+                await _park(session, row.recipient, outcome.error or "", now)
             if (
                 verdict == "sent"
                 and row.kind == "card"
@@ -1030,6 +1056,15 @@ class Notifier:
             return DrainReport()
         if verdict == "sent":
             return DrainReport(sent=1)
+        if verdict == "parked":
+            log.warning(
+                "outbox row %s: %s cannot be reached (%s); its messages wait until the app is "
+                "installed again",
+                row.id,
+                row.recipient,
+                outcome.error,
+            )
+            return DrainReport(parked=1)
         if verdict == "retry":
             log.info(
                 "outbox row %s to %s: attempt %d failed (%s), retry at %s",
@@ -1052,6 +1087,89 @@ class Notifier:
 
     async def _unit(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         return await self.database.transaction(work)
+
+
+async def _park(session: AsyncSession, recipient: str, reason: str, now: dt.datetime) -> None:
+    """Mark the recipient unreachable and, the first time, tell the beheerders (in the same
+    unit of work, through the outbox like everything else)."""
+    inserted = await session.execute(
+        _insert_for(session)(UnreachableRecipient)
+        .values(recipient=recipient, since=now, reason=reason[:100])
+        .on_conflict_do_nothing(index_elements=[UnreachableRecipient.recipient])
+        .returning(UnreachableRecipient.recipient)
+    )
+    if inserted.first() is None:
+        return  # already known (by us or another replica): told once
+    who = await _label(session, recipient)
+    beheerders = (
+        await session.execute(
+            select(PersonRole.aad_object_id).where(PersonRole.role == RegistryRole.BEHEERDER.value)
+        )
+    ).scalars()
+    for aad_object_id in sorted(set(beheerders)):
+        if recipient == f"person:{aad_object_id}":
+            continue  # parked like everything else for them
+        session.add(
+            Notification(
+                key=f"unreachable:{recipient}:{now.isoformat()}:{aad_object_id}"[:200],
+                kind="notice",
+                request_id=None,
+                recipient=f"person:{aad_object_id}",
+                recipient_aad_id=aad_object_id,
+                activity={
+                    "type": "message",
+                    "textFormat": "markdown",
+                    "text": text("notice_unreachable", who=who, reason=reason),
+                },
+                status=OutboxStatus.PENDING.value,
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+
+
+async def _label(session: AsyncSession, recipient: str) -> str:
+    """How a beheerder recognises the recipient: a person's name, or what the channel is for."""
+    scheme, _, identity = recipient.partition(":")
+    if scheme == "person":
+        name = await session.scalar(select(Person.name).where(Person.aad_object_id == identity))
+        return text("unreachable_person", name=name or identity)
+    links = (await session.execute(select(ChannelLink))).scalars()
+    purposes = sorted(
+        f"{link.purpose} {link.basisteam_id or ''}".strip()
+        for link in links
+        if str((link.conversation.get("conversation") or {}).get("id", "")) == identity
+    )
+    return text("unreachable_channel", purposes=", ".join(purposes) or identity)
+
+
+async def reactivate(
+    database: Database, *, recipients: Collection[str] = (), channels: bool = False
+) -> int:
+    """The bot can reach these again (an `installationUpdate`, a person writing to it): their
+    parked rows go out, in order. `channels` reactivates every channel: a team-wide install
+    names the team, not the channel the bot posts in."""
+
+    async def work(session: AsyncSession) -> int:
+        conditions: list[Any] = []
+        if recipients:
+            conditions.append(UnreachableRecipient.recipient.in_(list(recipients)))
+        if channels:
+            conditions.append(UnreachableRecipient.recipient.like("conversation:%"))
+        if not conditions:
+            return 0
+        result = await session.execute(
+            delete(UnreachableRecipient)
+            .where(or_(*conditions))
+            .returning(UnreachableRecipient.recipient)
+        )
+        back = list(result.scalars())
+        if back:
+            log.info("reachable again: %s", ", ".join(back))
+        return len(back)
+
+    return await database.transaction(work)
 
 
 def _without_msrest_retries(client: ConnectorClient, *, timeout: float) -> None:

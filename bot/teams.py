@@ -23,7 +23,7 @@ from botbuilder.dialogs import Dialog, DialogExtensions
 from botbuilder.schema import ChannelAccount
 from botbuilder.schema.teams import TeamInfo
 
-from bot import experts, lifecycle, services, sturingsoverleg
+from bot import experts, lifecycle, notifier, services, sturingsoverleg
 from bot.deadlines import DEFAULT_CALENDAR, WorkingCalendar
 from bot.digest import PRIORITY_VERB
 from bot.due_dates import DEFAULT_POLICY, DeadlinePolicy
@@ -133,6 +133,28 @@ class RapportageBot(TeamsActivityHandler):
                 now=self._runtime.clock(),
             )
         self._known_contacts[sender.aad_object_id] = seen
+        # Someone writing to the bot can be reached again (e.g. after unblocking it).
+        await notifier.reactivate(
+            self._runtime.database, recipients=[f"person:{sender.aad_object_id}"]
+        )
+
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        """The app was (re)installed: whatever Teams refused to deliver there goes out now.
+        A team-wide install names the team, not the channel the bot posts in, so every
+        channel is tried again (one still unreachable is simply parked again)."""
+        activity = turn_context.activity
+        conversation = activity.conversation
+        sender = activity.from_property
+        recipients = []
+        if conversation and conversation.id:
+            recipients.append(f"conversation:{conversation.id.split(';messageid=', 1)[0]}")
+        if conversation and conversation.conversation_type == "personal" and sender:
+            recipients.append(f"person:{sender.aad_object_id}")
+        await notifier.reactivate(
+            self._runtime.database,
+            recipients=recipients,
+            channels=bool(conversation and conversation.conversation_type == "channel"),
+        )
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity

@@ -376,6 +376,19 @@ class KnowledgeDraft(Base):
     entry_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
+class UnreachableRecipient(Base):
+    """A person or channel Teams refused to deliver to (403: bot removed or blocked, 404:
+    conversation gone). Their outbox rows stay pending but are not claimed (no retry storm, no
+    loss) until an `installationUpdate` or a new contact shows the bot is back."""
+
+    __tablename__ = "unreachable_recipients"
+
+    recipient: Mapped[str] = mapped_column(String(200), primary_key=True)
+    since: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Teams' error code (e.g. BotNotInConversationRoster) or the HTTP status.
+    reason: Mapped[str] = mapped_column(String(100))
+
+
 class Deletion(Base):
     """The record that a closed request lost its free text and personal data after the retention
     period (`bot.retention`): which request row (anonymous from then on), when it closed, under

@@ -20,13 +20,23 @@ from sqlalchemy import select, update
 from bot.adapter import create_authentication
 from bot.guards import DEFAULT_SERVICE_HOSTS, service_url_allowed
 from bot.local_channel import BOT_ID, LOCAL_TENANT, Fault, LocalConnector, Received
-from bot.notifier import Delivery, DrainReport, Notifier, retry_delivery
+from bot.notifier import Delivery, DrainReport, Notifier, reactivate, retry_delivery
 from storage.db import Database
-from storage.models import Basisteam, CardCopy, Contact, Gemeente, Notification, Request
+from storage.models import (
+    Basisteam,
+    CardCopy,
+    Contact,
+    Gemeente,
+    Notification,
+    Person,
+    PersonRole,
+    Request,
+)
 from support import FakeClock, local_settings
 
 ANNE = "00000000-0000-0000-0000-0000000000a1"
 CARLA = "00000000-0000-0000-0000-0000000000c1"
+BEA = "00000000-0000-0000-0000-0000000000b1"
 CARD = "application/vnd.microsoft.card.adaptive"
 # Nothing listens here: a connection to it is refused before anything is sent.
 DEAD_URL = "http://127.0.0.1:9/"
@@ -121,6 +131,12 @@ class Outbox:
                     updated_at=self.clock(),
                 )
             )
+
+    async def person(self, aad: str, name: str, role: str | None = None) -> None:
+        async with self.database.sessions.begin() as session:
+            session.add(Person(aad_object_id=aad, name=name))
+            if role:
+                session.add(PersonRole(aad_object_id=aad, role=role, scope=""))
 
     async def request(self) -> int:
         async with self.database.sessions.begin() as session:
@@ -488,24 +504,20 @@ async def test_a_502_is_retried_with_backoff_one_request_per_attempt(
     assert (stored.status, stored.attempts, stored.last_status) == ("sent", 3, 200)
 
 
-@pytest.mark.parametrize(
-    ("status", "code"),
-    [(403, "BotNotInConversationRoster"), (404, "ConversationNotFound"), (413, "")],
-)
 async def test_a_refusal_fails_at_once_and_visibly(
-    outbox: Outbox, status: int, code: str, caplog: pytest.LogCaptureFixture
+    outbox: Outbox, caplog: pytest.LogCaptureFixture
 ) -> None:
     await outbox.contact(ANNE, "a:chat-anne")
     row = await outbox.add(f"person:{ANNE}", text="geheime inhoud")
     later = await outbox.add(f"person:{ANNE}", text="daarna")
-    body = {"error": {"code": code, "message": "geheime inhoud"}} if code else {}
-    outbox.calls.fail("POST", activities("a:chat-anne"), (status, {}, body))
+    body = {"error": {"code": "MessageSizeTooBig", "message": "geheime inhoud"}}
+    outbox.calls.fail("POST", activities("a:chat-anne"), (413, {}, body))
 
     assert await outbox.notifier().drain() == DrainReport(sent=1, failed=1)
 
     stored = await outbox.row(row.id)
-    assert (stored.status, stored.attempts, stored.last_status) == ("failed", 1, status)
-    assert stored.last_error == f"HTTP {status} {code}".strip()
+    assert (stored.status, stored.attempts, stored.last_status) == ("failed", 1, 413)
+    assert stored.last_error == "HTTP 413 MessageSizeTooBig"
     # A failed row does not block the recipient's later rows, and is never tried again.
     assert (await outbox.row(later.id)).status == "sent"
     outbox.clock.advance(days=1)
@@ -513,6 +525,53 @@ async def test_a_refusal_fails_at_once_and_visibly(
     assert len(outbox.calls.to(activities("a:chat-anne"))) == 2
     assert f"outbox row {row.id} to person:{ANNE} failed" in caplog.text
     assert "geheime inhoud" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("status", "code"),
+    [
+        (403, "BotNotInConversationRoster"),
+        (403, "ConversationBlockedByUser"),
+        (403, "BotDisabledByAdmin"),
+        (404, "ConversationNotFound"),
+    ],
+)
+async def test_an_unreachable_recipient_is_parked_a_beheerder_told_and_resumed_later(
+    outbox: Outbox, status: int, code: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    await outbox.contact(ANNE, "a:chat-anne")
+    await outbox.contact(BEA, "a:chat-bea")
+    await outbox.person(BEA, "Bea Beheer", role="beheerder")
+    await outbox.person(ANNE, "Anne Aanvrager")
+    first = await outbox.add(f"person:{ANNE}", text="eerste")
+    second = await outbox.add(f"person:{ANNE}", text="tweede")
+    body = {"error": {"code": code, "message": "geheime inhoud"}}
+    outbox.calls.fail("POST", activities("a:chat-anne"), (status, {}, body))
+
+    report = await outbox.notifier().drain()
+    assert report == DrainReport(sent=1, parked=1)  # the 'sent' one is Bea's notice
+    # One attempt, no retry storm; both rows are kept, in order, for later.
+    assert len(outbox.calls.to(activities("a:chat-anne"))) == 1
+    for row in (first, second):
+        assert (await outbox.row(row.id)).status == "pending"
+    assert (await outbox.row(first.id)).last_error == f"HTTP {status} {code}"
+    [told] = [r for r in outbox.connector.received if r.conversation_id == "a:chat-bea"]
+    assert "Anne Aanvrager" in told.text and code in told.text
+    assert "geheime inhoud" not in caplog.text
+    # Later rounds (any replica) leave the parked rows alone and tell the beheerder only once.
+    outbox.clock.advance(hours=1)
+    await outbox.add(f"person:{ANNE}", text="derde")
+    assert await outbox.notifier().drain() == DrainReport()
+    assert len(outbox.calls.to(activities("a:chat-anne"))) == 1
+
+    # Anne installs the app again: everything goes out, in order.
+    assert await reactivate(outbox.database, recipients=[f"person:{ANNE}"]) == 1
+    assert await outbox.notifier().drain() == DrainReport(sent=3)
+    assert [r.text for r in outbox.connector.received if r.conversation_id == "a:chat-anne"] == [
+        "eerste",
+        "tweede",
+        "derde",
+    ]
 
 
 async def test_after_max_attempts_the_row_fails(outbox: Outbox) -> None:
@@ -743,7 +802,7 @@ async def test_the_background_loop_sends_after_a_wake_and_stops_cleanly(outbox: 
 async def test_an_operator_can_requeue_an_unconfirmed_row(outbox: Outbox) -> None:
     await outbox.contact(ANNE, "a:chat-anne")
     row = await outbox.add(f"person:{ANNE}", text="hallo")
-    outbox.calls.fail("POST", activities("a:chat-anne"), (403, {}, {}))
+    outbox.calls.fail("POST", activities("a:chat-anne"), (413, {}, {}))
     await outbox.notifier().drain()
     assert (await outbox.row(row.id)).status == "failed"
 
@@ -758,7 +817,7 @@ async def test_an_old_card_is_not_requeued_over_a_newer_one(outbox: Outbox) -> N
     request_id = await outbox.request()
     old = await outbox.add(f"person:{ANNE}", kind="card", request_id=request_id, text="v1")
     await outbox.add(f"person:{ANNE}", kind="card", request_id=request_id, text="v2")
-    outbox.calls.fail("POST", activities("a:chat-anne"), (403, {}, {}))
+    outbox.calls.fail("POST", activities("a:chat-anne"), (413, {}, {}))
     assert await outbox.notifier().drain() == DrainReport(sent=1, failed=1)
 
     assert await retry_delivery(outbox.database, old.id, now=outbox.clock()) == "superseded"

@@ -22,15 +22,16 @@ from bot.local_channel import LocalConnector, Received
 from cards.text import card_to_text
 from requesting import answer_checklist, content, fixed_questions, load_content
 from storage.db import Database
-from storage.models import Notification, Request, RequestEvent
+from storage.models import Notification, Request, RequestEvent, UnreachableRecipient
 from support import BotServer, FakeClock, Transcript, local_settings
 
-ANNE, GERT, CARLA, PIETER, ERIK = (
+ANNE, GERT, CARLA, PIETER, ERIK, BEA = (
     "Anne Aanvrager",
     "Gert Gemeente",
     "Carla Coördinator",
     "Pieter Politie",
     "Erik Expert",
+    "Bea Beheer",
 )
 
 
@@ -396,7 +397,7 @@ async def test_an_unanswered_aanvulling_is_nudged_then_closed(world: World) -> N
     assert (await world.audit())[-1][:3] == ("verlopen", "aanvulling_gevraagd", "ingetrokken")
 
 
-async def test_a_removed_bot_is_a_visible_failure_and_the_others_still_get_their_card(
+async def test_a_removed_bot_parks_that_chat_tells_the_beheerder_and_the_others_get_their_card(
     world: World,
 ) -> None:
     target = f"a:personal-{aad(PIETER)}"
@@ -409,9 +410,15 @@ async def test_a_removed_bot_is_a_visible_failure_and_the_others_still_get_their
     world.connector.fault = fault
     await world.submit()
     rows = {r.recipient_aad_id: r for r in await world.rows(Notification) if r.kind == "card"}
-    assert rows[aad(PIETER)].status == "failed" and rows[aad(PIETER)].last_status == 403
+    # Not retried, not lost: kept until Pieter's chat can be reached again.
+    assert rows[aad(PIETER)].status == "pending" and rows[aad(PIETER)].last_status == 403
+    assert [r.recipient for r in await world.rows(UnreachableRecipient)] == [
+        f"person:{aad(PIETER)}"
+    ]
     assert rows[aad(CARLA)].status == "sent"
     assert "Accepteren" in titles(world.card_of(CARLA))
+    [told] = world.notices_to(BEA)
+    assert "Pieter Politie" in told and "BotNotInConversationRoster" in told
 
 
 @pytest.fixture

@@ -3,15 +3,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from bot.chat import local_identity
 from bot.local_channel import LOCAL_TENANT, LocalConnector
 from storage.db import Database
-from storage.models import BotStateItem, Contact
+from storage.models import BotStateItem, Contact, Notification, UnreachableRecipient
 from support import BotServer, local_settings
 
 
@@ -87,3 +89,50 @@ async def test_the_same_activity_from_the_allowed_tenant_is_answered(
     assert status in (200, 201)
     assert replies and replies[0].cards
     assert await _rows(sqlite_url, Contact) == 1
+
+
+async def test_reinstalling_the_app_delivers_what_was_parked(
+    server: BotServer, connector: LocalConnector, sqlite_url: str
+) -> None:
+    """Teams refused delivery earlier (403: app removed); an installationUpdate from that person
+    lets the parked messages go out."""
+    chat = server.session("Anne Aanvrager")
+    aad = local_identity("Anne Aanvrager")[1]
+    status, _, _ = await chat.post(chat.activity(type="message", text="help"))  # a known chat
+    assert status in (200, 201)
+    before = len(connector.received)
+    now = dt.datetime.now(dt.UTC)
+    database = Database.connect(sqlite_url)
+    try:
+        async with database.sessions.begin() as session:
+            session.add(
+                UnreachableRecipient(
+                    recipient=f"person:{aad}", since=now, reason="HTTP 403 BotDisabledByAdmin"
+                )
+            )
+            session.add(
+                Notification(
+                    key="parked-1",
+                    kind="notice",
+                    recipient=f"person:{aad}",
+                    recipient_aad_id=aad,
+                    activity={"type": "message", "text": "Aanvraag BR-2026-0001 is geaccepteerd"},
+                    status="pending",
+                    attempts=1,
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+        await server.deliver()
+        assert len(connector.received) == before  # parked
+
+        status, _, _ = await chat.post(chat.activity(type="installationUpdate", action="add"))
+        assert status in (200, 201)
+        await server.deliver()
+        assert [r.text for r in connector.received[before:]] == [
+            "Aanvraag BR-2026-0001 is geaccepteerd"
+        ]
+        async with database.sessions() as session:
+            assert await session.get(UnreachableRecipient, f"person:{aad}") is None
+    finally:
+        await database.dispose()
