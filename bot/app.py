@@ -304,6 +304,10 @@ async def messages(request: web.Request) -> web.Response:
     except Exception as error:
         log.warning("rejected unauthenticated request: %s", type(error).__name__)
         return _problem(401, "unauthorized")
+    if not components.settings.local_mode and not _expires(authenticated):
+        # The SDK lets PyJWT accept a token without `exp`: such a token would never expire.
+        log.warning("rejected a token without expiry (activity %s)", activity.id)
+        return _problem(401, "unauthorized")
 
     refused = guards.refusal(
         _inbound(body, activity),
@@ -332,6 +336,13 @@ async def messages(request: web.Request) -> web.Response:
             body = serializer_helper(body)
         return web.json_response(data=body, status=invoke_response.status)
     return web.Response(status=201)
+
+
+def _expires(authenticated: Any) -> bool:
+    identity = getattr(authenticated, "claims_identity", None)
+    claims = getattr(identity, "claims", None)
+    expiry = claims.get("exp") if isinstance(claims, dict) else None
+    return isinstance(expiry, int | float) and not isinstance(expiry, bool)
 
 
 def _inbound(body: dict[str, Any], activity: Activity) -> guards.Inbound:
