@@ -30,7 +30,15 @@ def _configure_logging(settings: Settings, quiet: bool = False) -> None:
         stream=sys.stderr,
     )
     # The SDK's HTTP stack logs request bodies at DEBUG: keep user text out of logs.
-    for noisy in ("msrest", "botframework", "urllib3", "aiohttp.access", "alembic", "bm25s"):
+    for noisy in (
+        "msrest",
+        "botframework",
+        "urllib3",
+        "aiohttp.access",
+        "alembic",
+        "bm25s",
+        "aiosqlite",
+    ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 

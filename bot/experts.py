@@ -354,7 +354,8 @@ async def answer(
 
     async def work(session: AsyncSession) -> Result:
         if not await _is(session, actor.aad_object_id, RegistryRole.EXPERT):
-            log.info("expert question %s: answer by someone without the expert role", question_id)
+            # The id comes from card data; it is not logged, since a forged card could carry a BSN.
+            log.info("expert answer refused: actor %s lacks the expert role", actor.aad_object_id)
             raise _Abort(Result(Outcome.NOT_ALLOWED, text("expert_not_expert")))
         question = await session.get(ExpertQuestion, question_id)
         if question is None:

@@ -24,7 +24,7 @@ from bot.deadlines import WorkingCalendar
 from bot.digest import queue_digest_update
 from bot.due_dates import DeadlinePolicy
 from bot.intake import Catalogue
-from bot.privacy import check_free_text
+from bot.privacy import check_free_text, redact_bsn
 from bot.registry import RegistryRole
 from bot.views import OUTCOMES, Viewer, investigation_data, last_step, next_steps, request_card
 from bot.workflow import Action, ReportType, RequestStatus, Role, Transition, transition
@@ -306,7 +306,9 @@ async def act(
     async def work(session: AsyncSession) -> ActResult:
         request = await repositories.request_by_reference(session, reference)
         if request is None:
-            raise _Abort(ActResult(Outcome.NOT_FOUND, text("act_not_found", reference=reference)))
+            raise _Abort(
+                ActResult(Outcome.NOT_FOUND, text("act_not_found", reference=redact_bsn(reference)))
+            )
         roles = await roles_of(session, request, actor.aad_object_id)
         if not roles:
             log.info("card action by someone without a role (request %s)", request.id)
@@ -475,7 +477,9 @@ async def view(
     async with database.sessions() as session:
         request = await repositories.request_by_reference(session, reference)
         if request is None:
-            return ActResult(Outcome.NOT_FOUND, text("act_not_found", reference=reference))
+            return ActResult(
+                Outcome.NOT_FOUND, text("act_not_found", reference=redact_bsn(reference))
+            )
         roles = await roles_of(session, request, actor.aad_object_id)
         if not roles:
             return ActResult(Outcome.NO_ROLE, text("act_no_role", reference=reference))

@@ -29,6 +29,7 @@ from bot.digest import (
     digest_view,
 )
 from bot.intake import Catalogue
+from bot.privacy import redact_bsn
 from bot.registry import RegistryRole
 from bot.sturing import MeetingRhythm, next_digest_slot
 from bot.textnorm import normalise
@@ -256,7 +257,8 @@ async def set_priority(
         if request is None:
             raise _Abort(
                 PriorityResult(
-                    PriorityOutcome.NOT_FOUND, text("act_not_found", reference=reference)
+                    PriorityOutcome.NOT_FOUND,
+                    text("act_not_found", reference=redact_bsn(reference)),
                 )
             )
         roles = await lifecycle.roles_of(session, request, actor.aad_object_id)
