@@ -396,7 +396,7 @@ async def act(
         return await database.transaction(work)
     except _Abort as abort:
         if abort.result.outcome is Outcome.STALE and not abort.result.message:
-            return await _after_race(database, reference, actor, context)
+            return await _after_race(database, reference, actor, context, activity_id=activity_id)
         return abort.result
     except IntegrityError:
         # The same Teams activity was processed concurrently (a resend): it changed nothing here.
@@ -410,10 +410,15 @@ async def _after_race(
     context: Context,
     *,
     replayed: bool = False,
+    activity_id: str | None = None,
 ) -> ActResult:
+    """What the loser of a race sees. The winner may have been this very click, re-sent by Teams
+    while the first was still being handled: then it is a replay, not a stale card."""
     async with database.sessions() as session:
         request = await repositories.request_by_reference(session, reference)
         assert request is not None
+        if activity_id and not replayed:
+            replayed = await _seen(session, activity_id)
         roles = await roles_of(session, request, actor.aad_object_id)
         card = await card_for(session, request, Viewer(actor.aad_object_id, roles), context)
         message = (

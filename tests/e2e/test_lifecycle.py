@@ -444,3 +444,27 @@ async def test_cards_show_the_configured_due_date_of_each_state(quick_world: Wor
     assert update.method == "PUT" and "Termijn: di 01-12-2026" in text_of(update.cards[0])
     [request] = await world.rows(Request)
     assert request.status == "geaccepteerd" and request.due_at is not None
+
+
+async def test_the_same_invoke_arriving_twice_at_once_makes_one_decision(world: World) -> None:
+    """Teams re-sends an invoke it thinks was answered too slowly, possibly while the first is
+    still being handled: the unique key on the activity id makes it one decision, one audit row."""
+    await world.submit()
+    chat = world.session(CARLA)
+    [button] = [b for b in card_to_text(world.card_of(CARLA)).buttons if b.title == "Accepteren"]
+    invoke = chat.activity(
+        type="invoke",
+        name="adaptiveCard/action",
+        value={"action": {"type": "Action.Execute", "verb": button.verb, "data": button.data}},
+    )
+    results = await asyncio.gather(*(chat.post(invoke) for _ in range(4)))
+    assert [status for status, _, _ in results] == [200] * 4
+    # Three are recognised as the same click (not as a stale card): the person sees one answer.
+    said = [" ".join(r.text for r in replies if r.text) for _, _, replies in results]
+    assert sum("al verwerkt" in s for s in said) == 3, said
+    assert [a[0] for a in await world.audit()] == ["indienen", "accepteren"]
+    assert await world.status() == "geaccepteerd"
+    await world.server.deliver()
+    # The gemeente hears of the acceptance once.
+    told = [t for t in world.notices_to(ANNE) if "geaccepteerd" in t.lower()]
+    assert len(told) == 1, told
