@@ -9,9 +9,12 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import random
+import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import bot.privacy
 from bot.privacy import (
@@ -644,3 +647,72 @@ def test_the_module_imports_only_the_standard_library_it_needs() -> None:
         elif isinstance(node, ast.ImportFrom):
             imported.add((node.module or "").split(".")[0])
     assert imported <= {"__future__", "re", "dataclasses", "enum"}
+
+
+# --- Properties (hypothesis) -------------------------------------------------------------------
+
+_LAYOUT_CHOICES = ((9,), (3, 3, 3), (4, 2, 3), (2, 2, 2, 3))
+_SEPARATORS = (" ", "\u00a0", "\u2009", "\u202f", ".", "-", "\u2011", "\u2013")
+
+
+# Nine digits passing the (independent) 11-test: eight drawn, the ninth solved; one draw in
+# eleven has no check digit, and a zero weighted sum ("000000012") is no number.
+valid_bsns = (
+    st.integers(min_value=1, max_value=99_999_999)
+    .map(lambda number: f"{number:08d}")
+    .filter(lambda first: check_digit(first) is not None)
+    .map(lambda first: first + str(check_digit(first)))
+    .filter(elfproef)
+)
+
+
+@st.composite
+def written(draw: st.DrawFn, bsn: str) -> str:
+    """A BSN the way people type it: one layout, one kind of separator."""
+    layout = draw(st.sampled_from(_LAYOUT_CHOICES))
+    separator = draw(st.sampled_from(_SEPARATORS))
+    groups, at = [], 0
+    for size in layout:
+        groups.append(bsn[at : at + size])
+        at += size
+    return separator.join(groups)
+
+
+# Text around a number: words and punctuation, never a digit, and a space at the seam so the
+# number is neither glued to a code ("ZK123…") nor read as a phone number ("+31…") or an amount.
+_WORDS = st.text(
+    alphabet=st.sampled_from("abcdefghijklmnopqrstuvwxyzéëïöü ABCDEFGHIJKLMNOPQRSTUVWXYZ:;!?'()\n"),
+    max_size=40,
+)
+
+
+@given(data=st.data(), bsn=valid_bsns, before=_WORDS, after=_WORDS)
+def test_any_valid_bsn_typed_any_common_way_is_found_and_refused(
+    data: st.DataObject, bsn: str, before: str, after: str
+) -> None:
+    typed = data.draw(written(bsn))
+    text = f"{before} {typed} {after}"
+    assert find_bsn(text) == bsn
+    verdict = check_free_text(text, max_length=10_000)
+    assert verdict.problem is FreeTextProblem.BSN
+    redacted = redact_bsn(text)
+    assert find_bsn(redacted) is None
+    assert bsn not in re.sub(r"\D", "", redacted)
+
+
+@given(st.text(max_size=200))
+def test_redacting_any_text_leaves_no_bsn(text: str) -> None:
+    assert find_bsn(redact_bsn(text)) is None
+
+
+@given(st.text(alphabet=st.sampled_from("0123456789 .-\u00a0abc,+()"), max_size=80))
+def test_whatever_is_found_passes_the_eleven_test(text: str) -> None:
+    found = find_bsn(text)
+    assert found is None or is_valid_bsn(found)
+
+
+@given(st.integers(min_value=10_000_000, max_value=999_999_999))
+def test_a_lone_number_is_flagged_exactly_when_it_passes_the_eleven_test(number: int) -> None:
+    digits = str(number)
+    expected = digits.zfill(9) if is_valid_bsn(digits) else None
+    assert find_bsn(f"nummer {digits} graag") == expected
