@@ -19,6 +19,7 @@ from botbuilder.schema import Activity, ActivityTypes
 from botframework.connector.auth import BotFrameworkAuthentication
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
+from bot import openid_keys
 from bot.config import Settings
 from cards.render import text
 from storage.bot_state import StateConflictError
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 
 def create_authentication(settings: Settings) -> BotFrameworkAuthentication:
+    openid_keys.install()  # the SDK's signing-key cache, made safe (see bot/openid_keys.py)
     # The SDK reads these attribute names from its configuration object.
     configuration = SimpleNamespace(
         APP_ID=settings.microsoft_app_id or None,

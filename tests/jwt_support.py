@@ -3,8 +3,8 @@
 `ChannelIssuer` serves OpenID metadata and a JWKS (RSA keys with per-key `endorsements`, the way
 login.botframework.com publishes them) and signs channel tokens with its private keys. It runs in
 its own thread on purpose: the SDK (botframework-connector 4.17, `_OpenIdMetadata._refresh`)
-fetches the metadata with blocking `requests.get` on the event loop, so a server on the test's
-own loop could never answer it.
+fetched the metadata with blocking `requests.get` on the event loop (bot/openid_keys.py now moves
+it to a thread), and the tests must also show what happens while a fetch is slow.
 
 `TlsConnector` is the LocalConnector served over https with a throwaway CA, for deployed mode,
 where the bot only sends to (and hands its token to) https service URLs.
@@ -48,6 +48,14 @@ class ChannelIssuer:
         self.jwks: list[dict[str, Any]] = []
         # Paths requested, in order: shows when (and how often) the SDK fetched.
         self.requests: list[str] = []
+        # Seconds each answer waits: a slow metadata host.
+        self.delay = 0.0
+        self.asked = threading.Event()  # set at the first request
+        # When set, answers wait (up to 10 s) until `release` is set; `answered` is set after
+        # the first answer was written.
+        self.hold = False
+        self.release = threading.Event()
+        self.answered = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -87,10 +95,17 @@ class ChannelIssuer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 issuer.requests.append(self.path)
+                issuer.asked.set()
+                time.sleep(issuer.delay)
+                if issuer.hold:
+                    issuer.release.wait(10)
                 if self.path == "/v1/.well-known/openidconfiguration":
                     payload: dict[str, Any] = {
                         "issuer": CHANNEL_ISSUER,
-                        "jwks_uri": f"{issuer.base_url}/v1/.well-known/keys",
+                        # The handler's own server: a slow answer may outlive issuer.stop().
+                        "jwks_uri": "http://{}:{}/v1/.well-known/keys".format(
+                            *self.server.server_address[:2]
+                        ),
                         "id_token_signing_alg_values_supported": ["RS256"],
                     }
                 elif self.path == "/v1/.well-known/keys":
@@ -104,6 +119,7 @@ class ChannelIssuer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+                issuer.answered.set()
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
