@@ -17,12 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import ask
+from bench import ask, reminder_scan
 
 Benchmark = Callable[[], dict[str, Any]]
 
 BENCHMARKS: dict[str, Benchmark] = {
     "ask": ask.run,
+    "reminder_scan": reminder_scan.run,
 }
 
 RESULTS = Path(__file__).resolve().parent / "results.json"

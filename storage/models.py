@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -110,11 +111,33 @@ class ReferenceCounter(Base):
     last: Mapped[int] = mapped_column(Integer)
 
 
+_NOT_NUDGED = "nudged_at IS NULL AND due_at IS NOT NULL"
+_NOT_ESCALATED = "escalated_at IS NULL AND due_at IS NOT NULL"
+
+
 class Request(Base):
     """A request for a bestuurlijke rapportage: workflow metadata, never report content."""
 
     __tablename__ = "requests"
-    __table_args__ = (Index("ix_requests_status_due_at", "status", "due_at"),)
+    __table_args__ = (
+        # The reminder scan (`bot.reminders.due_nudges`, `due_escalations`): only the rows still
+        # waiting for their nudge or escalation, so a tick reads what is due and nothing else
+        # (migration 0010). The scan's WHERE must keep implying these conditions.
+        Index(
+            "ix_requests_status_due_at_not_nudged",
+            "status",
+            "due_at",
+            sqlite_where=text(_NOT_NUDGED),
+            postgresql_where=text(_NOT_NUDGED),
+        ),
+        Index(
+            "ix_requests_status_due_at_not_escalated",
+            "status",
+            "due_at",
+            sqlite_where=text(_NOT_ESCALATED),
+            postgresql_where=text(_NOT_ESCALATED),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     reference: Mapped[str] = mapped_column(String(16), unique=True)
@@ -139,7 +162,7 @@ class Request(Base):
     status_since: Mapped[dt.datetime] = mapped_column(default=utcnow)
     nudged_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     # When the current status is due (end of the local due day, UTC; bot/due_dates.py), or None
-    # when the status has no deadline. Indexed with status for the reminder scan.
+    # when the status has no deadline. Indexed with status for the reminder scan (above).
     due_at: Mapped[dt.datetime | None] = mapped_column(nullable=True)
     # When the passing of `due_at` was escalated in the sturingsoverleg (once per state entry:
     # cleared with `nudged_at` on every transition).
