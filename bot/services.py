@@ -11,6 +11,9 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
 from bot import intake, lifecycle
 from bot.content import Bevoegdheid
 from bot.due_dates import DeadlinePolicy
@@ -76,8 +79,19 @@ async def submit(
     now: dt.datetime,
     tz: zoneinfo.ZoneInfo,
     deadlines: DeadlinePolicy,
+    draft_id: str | None = None,
 ) -> Submitted:
-    """Store a complete request as `ingediend` with its reference, due date and audit event."""
+    """Store a complete request as `ingediend` with its reference, due date and audit event.
+
+    A draft is submitted once. The dialog state is saved after the turn, so a crash (or a
+    database error) between this commit and that save leaves the dialog on its summary, and the
+    repeated "indienen" would file the request a second time. With `draft_id` the submit event
+    carries `draft:<id>` in its unique `activity_id` (the column that makes a replayed card
+    action a no-op), and a draft that was submitted before gets its request back instead."""
+    if draft_id is not None:
+        earlier = await submitted_draft(database, draft_id)
+        if earlier is not None:
+            return earlier
     if intake.next_question(answers, catalogue) is not None:
         raise IncompleteRequest
     # Defence in depth: the dialog refuses BSNs per answer; nothing carrying one is stored.
@@ -86,46 +100,75 @@ async def submit(
             raise IncompleteRequest
     status = transition(Action.SUBMIT, RequestStatus.CONCEPT, Role.AANVRAGER)
     checklist = intake.checklist_values(answers)
-    async with database.sessions.begin() as session:
-        number = await repositories.next_reference_number(session, now.year)
-        request = Request(
-            reference=f"BR-{now.year}-{number:04d}",
-            status=status.value,
-            version=1,
-            bevoegdheid_id=str(answers[Key.BEVOEGDHEID]),
-            gemeente_id=str(answers[Key.GEMEENTE]),
-            basisteam_id=str(answers[Key.BASISTEAM]),
-            subject=str(answers[Key.SUBJECT]),
-            criminal_investigation=str(answers[Key.INVESTIGATION]),
-            boa_route_possible=bool(answers[Key.BOA_POSSIBLE]),
-            boa_route_reason=answers.get(Key.BOA_REASON),
-            report_type=str(answers[Key.REPORT_TYPE]),
-            desired_date=dt.date.fromisoformat(str(answers[Key.DESIRED_DATE])),
-            answers=checklist,
-            requester_aad_id=requester.aad_object_id,
-            requester_name=requester.name,
-            requester_conversation=conversation,
-            created_at=now,
-            updated_at=now,
-            status_since=now,
-            due_at=deadlines.due_at(status, ReportType(str(answers[Key.REPORT_TYPE])), now, tz),
-        )
-        session.add(request)
-        await session.flush()
-        session.add(
-            RequestEvent(
-                request_id=request.id,
-                at=now,
-                actor_aad_id=requester.aad_object_id,
-                actor_name=requester.name,
-                action=Action.SUBMIT.value,
-                from_status=RequestStatus.CONCEPT.value,
-                to_status=status.value,
+    draft_key = _draft_key(draft_id) if draft_id is not None else None
+    try:
+        async with database.sessions.begin() as session:
+            number = await repositories.next_reference_number(session, now.year)
+            request = Request(
+                reference=f"BR-{now.year}-{number:04d}",
+                status=status.value,
+                version=1,
+                bevoegdheid_id=str(answers[Key.BEVOEGDHEID]),
+                gemeente_id=str(answers[Key.GEMEENTE]),
+                basisteam_id=str(answers[Key.BASISTEAM]),
+                subject=str(answers[Key.SUBJECT]),
+                criminal_investigation=str(answers[Key.INVESTIGATION]),
+                boa_route_possible=bool(answers[Key.BOA_POSSIBLE]),
+                boa_route_reason=answers.get(Key.BOA_REASON),
+                report_type=str(answers[Key.REPORT_TYPE]),
+                desired_date=dt.date.fromisoformat(str(answers[Key.DESIRED_DATE])),
+                answers=checklist,
+                requester_aad_id=requester.aad_object_id,
+                requester_name=requester.name,
+                requester_conversation=conversation,
+                created_at=now,
+                updated_at=now,
+                status_since=now,
+                due_at=deadlines.due_at(status, ReportType(str(answers[Key.REPORT_TYPE])), now, tz),
             )
-        )
-        await session.flush()
-        await lifecycle.announce_submitted(session, request, lifecycle.Context(catalogue, tz), now)
+            session.add(request)
+            await session.flush()
+            session.add(
+                RequestEvent(
+                    request_id=request.id,
+                    at=now,
+                    actor_aad_id=requester.aad_object_id,
+                    actor_name=requester.name,
+                    action=Action.SUBMIT.value,
+                    from_status=RequestStatus.CONCEPT.value,
+                    to_status=status.value,
+                    activity_id=draft_key,
+                )
+            )
+            await session.flush()
+            await lifecycle.announce_submitted(
+                session, request, lifecycle.Context(catalogue, tz), now
+            )
+    except IntegrityError:
+        # Another turn (a second replica, a re-delivered message) submitted the same draft at
+        # the same moment: the unique draft key let only one of them through.
+        earlier = await submitted_draft(database, draft_id) if draft_id is not None else None
+        if earlier is None:
+            raise
+        return earlier
     return Submitted(reference=request.reference, request_id=request.id)
+
+
+def _draft_key(draft_id: str) -> str:
+    return f"draft:{draft_id}"
+
+
+async def submitted_draft(database: Database, draft_id: str) -> Submitted | None:
+    """The request a dialog's draft became, if it was submitted."""
+    async with database.sessions() as session:
+        found = (
+            await session.execute(
+                select(Request.reference, Request.id)
+                .join(RequestEvent, RequestEvent.request_id == Request.id)
+                .where(RequestEvent.activity_id == _draft_key(draft_id))
+            )
+        ).first()
+    return Submitted(reference=found[0], request_id=found[1]) if found else None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ next day. The whole draft lives in the dialog state, which is persisted in the d
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 import zoneinfo
 from collections.abc import Callable
 from typing import Any
@@ -55,7 +56,10 @@ class RequestDialog(Dialog):
             await dc.context.send_activity(text("intake_no_content"))
             return await dc.end_dialog()
         state = self._state(dc)
-        state.update(answers={}, history=[], phase=ASKING, current=None, editing=None)
+        # The draft's identity: submitting it twice (a turn repeated after a crash) files it once.
+        state.update(
+            answers={}, history=[], phase=ASKING, current=None, editing=None, draft=_new_draft()
+        )
         await dc.context.send_activity(text("intake_start"))
         prefilled = options.get("bevoegdheid") if isinstance(options, dict) else None
         if prefilled and catalogue.bevoegdheid(prefilled) is not None:
@@ -76,6 +80,12 @@ class RequestDialog(Dialog):
 
         if state["phase"] == RESUME_OFFER:
             return await self._resume_answer(dc, catalogue, raw)
+        if self._interrupted(state) and state["phase"] == SUMMARY and state.get("draft"):
+            # The process died in the submit turn after the request was stored but before this
+            # state was saved: say it was submitted rather than offering to continue the draft.
+            submitted = await services.submitted_draft(self._database, state["draft"])
+            if submitted is not None:
+                return await self._submitted(dc, catalogue, submitted)
         if self._interrupted(state):
             state["phase_before"] = state["phase"]
             state["phase"] = RESUME_OFFER
@@ -196,11 +206,19 @@ class RequestDialog(Dialog):
                 now=self._clock(),
                 tz=self._tz,
                 deadlines=self._deadlines,
+                # A draft saved before drafts had an id gets one now.
+                draft_id=state.setdefault("draft", _new_draft()),
             )
         except services.IncompleteRequest:
             # The catalogue changed under the draft (content reloaded): ask what is missing.
             state["answers"] = intake.prune(state["answers"], catalogue)
             return await self._advance(dc, catalogue)
+        return await self._submitted(dc, catalogue, submitted)
+
+    async def _submitted(
+        self, dc: DialogContext, catalogue: Catalogue, submitted: services.Submitted
+    ) -> DialogTurnResult:
+        state = self._state(dc)
         team = next(
             (
                 option.label
@@ -324,3 +342,7 @@ class RequestDialog(Dialog):
         return question_card(
             question, number=number, total=len(all_questions), options=options, **context
         )
+
+
+def _new_draft() -> str:
+    return uuid.uuid4().hex
