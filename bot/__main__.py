@@ -60,7 +60,11 @@ def _serve(settings: Settings) -> None:
         port=settings.port,
         print=lambda _: print(
             f"rapportagebot listening on http://{settings.host}:{settings.port}/api/messages"
-            + (" (local mode)" if settings.local_mode else "")
+            + (
+                f" (local mode; try it in the browser: http://{settings.host}:{settings.port}/)"
+                if settings.local_mode
+                else ""
+            )
         ),
     )
 

@@ -13,19 +13,20 @@ import datetime as dt
 import functools
 import json
 import logging
+import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from botbuilder.core import ConversationState, UserState, serializer_helper
+from botbuilder.core import serializer_helper
 from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 from botframework.connector.auth import BotFrameworkAuthentication
 from msrest.serialization import Model
 
-from bot import experts, guards, lifecycle, reminders, retention, services
+from bot import experts, guards, lifecycle, reminders, retention, services, webchat
 from bot.adapter import create_adapter, create_authentication
 from bot.config import Settings
 from bot.deadlines import DEFAULT_CALENDAR
@@ -36,7 +37,7 @@ from bot.notifier import Notifier
 from bot.teams import RapportageBot, Runtime
 from dialogs.main import MainDialog
 from dialogs.request import Clock
-from storage.bot_state import SqlAlchemyStorage
+from storage.bot_state import SqlAlchemyStorage, SqlConversationState, SqlUserState
 from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ def build_components(settings: Settings, clock: Clock = system_clock) -> Compone
     database = Database.connect(settings.database_url)
     storage = SqlAlchemyStorage(database)
     authentication = create_authentication(settings)
-    user_state = UserState(storage)
+    user_state = SqlUserState(storage)
     knowledge = KnowledgeService(database)
     dialog = MainDialog(
         database,
@@ -86,6 +87,8 @@ def build_components(settings: Settings, clock: Clock = system_clock) -> Compone
         tenant_id=LOCAL_TENANT if settings.local_mode else settings.microsoft_app_tenant_id,
         fallback_service_url=settings.teams_service_url,
         clock=clock,
+        per_conversation_per_second=settings.outbox_conversation_rate,
+        per_tenant_per_second=settings.outbox_tenant_rate,
         service_url_allowed=functools.partial(
             guards.service_url_allowed,
             hosts=settings.service_url_hosts,
@@ -102,12 +105,12 @@ def build_components(settings: Settings, clock: Clock = system_clock) -> Compone
         calendar=DEFAULT_CALENDAR,
         deadlines=settings.deadline_policy(),
     )
-    bot = RapportageBot(ConversationState(storage), user_state, dialog, runtime)
+    bot = RapportageBot(SqlConversationState(storage), user_state, dialog, runtime)
     return Components(
         settings=settings,
         database=database,
         authentication=authentication,
-        adapter=create_adapter(authentication),
+        adapter=create_adapter(authentication, settings),
         bot=bot,
         # Ticks in memory only: durable work is derived from our own tables (no pickled jobs).
         scheduler=AsyncIOScheduler(timezone=settings.tz),
@@ -204,6 +207,9 @@ def create_app(settings: Settings, components: Components | None = None) -> web.
     app.router.add_post("/api/messages", messages)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
+    if settings.local_mode:
+        # The browser try-out page (bot/webchat.py): loopback only, never registered deployed.
+        webchat.register(app, app[COMPONENTS].database)
     app.cleanup_ctx.append(_lifecycle)
     return app
 
@@ -277,13 +283,29 @@ def _problem(status: int, message: str) -> web.Response:
 
 async def messages(request: web.Request) -> web.Response:
     components = request.app[COMPONENTS]
-    if request.content_type != "application/json":
-        return _problem(415, "Content-Type must be application/json")
+    # The body is read first, whatever the headers say: aiohttp drains an unread body after the
+    # answer, and a body it cannot decode then fails there (logged as an unhandled exception).
     try:
-        body = await request.json(loads=json.loads)
+        raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         return _problem(413, "request body too large")
-    except (ValueError, UnicodeDecodeError):
+    except web.RequestPayloadError:
+        # A body that does not match its Content-Encoding (say "gzip" over plain bytes). The
+        # connection is beyond repair: say so, or the client sends its next request into it;
+        # and mark the body consumed, or aiohttp reads on after the answer to drain it.
+        request.content.feed_eof()
+        response = _problem(400, "body cannot be decoded")
+        response.force_close()
+        return response
+    if request.content_type != "application/json":
+        return _problem(415, "Content-Type must be application/json")
+    if (request.charset or "utf-8").lower().replace("_", "-") not in ("utf-8", "utf8"):
+        # JSON on the wire is UTF-8 (RFC 8259); an unknown charset made aiohttp's own decoding
+        # raise LookupError, a 500.
+        return _problem(415, "charset must be utf-8")
+    try:
+        body = _parse_json(raw)
+    except (ValueError, RecursionError):
         return _problem(400, "body is not valid JSON")
     if not isinstance(body, dict):
         return _problem(400, "body must be a JSON object (an activity)")
@@ -314,6 +336,7 @@ async def messages(request: web.Request) -> web.Response:
         allowed_tenants=components.settings.allowed_tenants,
         service_hosts=components.settings.service_url_hosts,
         local=components.settings.local_mode,
+        allowed_channels=components.settings.allowed_channels,
     )
     if refused is not None:
         # Ids only: what was refused and why, never the text.
@@ -336,6 +359,51 @@ async def messages(request: web.Request) -> web.Response:
             body = serializer_helper(body)
         return web.json_response(data=body, status=invoke_response.status)
     return web.Response(status=201)
+
+
+# Teams' activities nest a few levels (a card's data inside an action inside the value); 64 is far
+# beyond any real one and far below what the handlers' recursion (serialisers, the state store)
+# survives.
+MAX_JSON_DEPTH = 64
+
+
+def _parse_json(raw: bytes) -> Any:
+    """The body as strict JSON, or ValueError (RecursionError for extreme nesting).
+
+    Python's json module is laxer than JSON, and each laxity reached a handler as a crash:
+    NaN and Infinity (also from an overflowing number such as 1e999) are not JSON and cannot be
+    stored in PostgreSQL's json; a lone surrogate escape ("\\ud800") decodes to a string that
+    cannot be encoded as UTF-8 again, so rendering a card or storing state failed; and deep
+    nesting exhausted the stack in the handlers. U+0000 is valid JSON but PostgreSQL's text and
+    jsonb cannot hold it: a typed answer with it failed the turn when the dialog state was saved.
+    Teams sends none of these."""
+    body = json.loads(raw.decode("utf-8"), parse_constant=_not_json, parse_float=_finite)
+    pending: list[tuple[Any, int]] = [(body, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError("JSON nested too deeply")
+        if isinstance(value, dict):
+            pending.extend((item, depth + 1) for item in value.values())
+            pending.extend((key, depth) for key in value)
+        elif isinstance(value, list):
+            pending.extend((item, depth + 1) for item in value)
+        elif isinstance(value, str):
+            if "\x00" in value:
+                raise ValueError("U+0000 in a string")
+            value.encode("utf-8")  # UnicodeEncodeError (a ValueError) on a lone surrogate
+    return body
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(number: str) -> float:
+    value = float(number)
+    if not math.isfinite(value):
+        raise ValueError("number out of range")
+    return value
 
 
 def _expires(authenticated: Any) -> bool:
@@ -371,12 +439,54 @@ def _activity_problem(activity: Activity) -> str | None:
         return "activity has no type"
     if not activity.conversation or not activity.conversation.id:
         return "activity has no conversation id"
+    if not activity.recipient or not activity.recipient.id:
+        # Every activity to a bot names it; handlers (ours and the SDK's, e.g. removing the
+        # @mention or spotting the bot among new members) read recipient.id and crashed.
+        return "activity has no recipient"
+    sender = activity.from_property
+    if not sender or not sender.id:
+        # The SDK keys user state by from.id and raised TypeError in the turn without it.
+        return "activity has no sender"
+    for name, value, limit in (
+        ("id", activity.id, MAX_ID_LENGTH),
+        ("conversation.id", activity.conversation.id, MAX_ADDRESS_LENGTH),
+        ("conversation.tenantId", activity.conversation.tenant_id, MAX_GUID_LENGTH),
+        ("recipient.id", activity.recipient.id, MAX_ADDRESS_LENGTH),
+        ("from.id", sender.id, MAX_ADDRESS_LENGTH),
+        ("from.aadObjectId", sender.aad_object_id, MAX_GUID_LENGTH),
+    ):
+        if value is not None and not _identifier(value, limit):
+            return f"activity has an invalid {name}"
     service_url = activity.service_url
     if not isinstance(service_url, str) or not service_url.startswith(("https://", "http://")):
         return "activity has no valid serviceUrl"
     if not activity.channel_id:
         return "activity has no channelId"
     return None
+
+
+# Identifiers are stored (the audit trail's activity ids in 200 characters, AAD object and tenant
+# ids in 64) and put in the path of the URL a reply is sent to. Teams' are short printable ASCII
+# ("1:1AbC…", "a:1xYz…", "19:…@thread.tacv2;messageid=…", GUIDs); anything else is refused at
+# the door rather than failing a database write or the reply's request later on.
+MAX_ID_LENGTH = 200
+MAX_ADDRESS_LENGTH = 512
+MAX_GUID_LENGTH = 64
+
+
+def _identifier(value: object, limit: int) -> bool:
+    """Short printable ASCII, safe in a URL path: the SDK formats ids into its request URLs
+    without escaping braces ("{x}" broke the reply's URL), and an id of dots is a "." or ".."
+    path segment that the HTTP client folds away, so the reply went to another address."""
+    return (
+        isinstance(value, str)
+        and len(value) <= limit
+        and value.isascii()
+        and value.isprintable()
+        and "{" not in value
+        and "}" not in value
+        and value.strip(".") != ""
+    )
 
 
 async def healthz(_request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ of quietly accepting anonymous traffic.
 from __future__ import annotations
 
 import ipaddress
+import re
 import zoneinfo
 from enum import StrEnum
 from pathlib import Path
@@ -20,7 +21,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bot.due_dates import DeadlineConfigError, DeadlinePolicy, validate_overrides
-from bot.guards import DEFAULT_SERVICE_HOSTS
+from bot.guards import DEFAULT_CHANNELS, DEFAULT_SERVICE_HOSTS, accepted_channels
 
 DEFAULT_SQLITE_URL = "sqlite+aiosqlite:///data/rapportagebot.sqlite3"
 
@@ -58,6 +59,12 @@ class Settings(BaseSettings):
     service_url_hosts: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_SERVICE_HOSTS)
     )
+    # Bot Framework channels activities may come from, comma-separated (`msteams`, `webchat`,
+    # `directline`, `emulator`, …); Teams only by default. Local mode also accepts the local
+    # clients (see bot.guards). Tenant, sender and service-URL checks apply to every channel.
+    allowed_channels: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_CHANNELS)
+    )
     database_url: str = DEFAULT_SQLITE_URL
     host: str = "127.0.0.1"
     port: int = Field(default=3978, ge=1, le=65535)
@@ -90,11 +97,32 @@ class Settings(BaseSettings):
     # A closed request keeps its free text and personal data this many days after it closed,
     # then loses them (bot/retention.py). At least 30: the database refuses shorter periods.
     retention_days: int = Field(default=365, ge=30)
+    # Outbox pacing, requests per second for this process (bot.notifier.SendWindow): Teams
+    # allows a bot 50 per tenant and 7 per conversation. Each replica paces only itself, so with
+    # N replicas set about limit / N; Teams answers any excess with 429 and Retry-After, which
+    # the outbox honours. Above Teams' limits would only earn 429s.
+    outbox_tenant_rate: int = Field(default=50, ge=1, le=50)
+    outbox_conversation_rate: int = Field(default=7, ge=1, le=7)
 
-    @field_validator("allowed_tenants", "service_url_hosts", mode="before")
+    @field_validator("allowed_tenants", "service_url_hosts", "allowed_channels", mode="before")
     @classmethod
     def _parse_lists(cls, value: Any) -> Any:
         return _split_list(value)
+
+    @field_validator("allowed_channels")
+    @classmethod
+    def _known_channels(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError(
+                "no channel left: the bot would refuse every activity (leave ALLOWED_CHANNELS "
+                "unset for Teams only)"
+            )
+        for channel in value:
+            if not re.fullmatch(r"[a-z0-9_.-]{1,64}", channel):
+                raise ValueError(
+                    f"{channel!r} is not a Bot Framework channel id (e.g. msteams, webchat)"
+                )
+        return value
 
     @field_validator("time_zone")
     @classmethod
@@ -176,6 +204,12 @@ class Settings(BaseSettings):
     @property
     def local_mode(self) -> bool:
         return not self.microsoft_app_id
+
+    @property
+    def channels(self) -> frozenset[str]:
+        """The channels activities are accepted from (ALLOWED_CHANNELS, plus the local clients
+        in local mode)."""
+        return accepted_channels(self.allowed_channels, local=self.local_mode)
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:

@@ -12,6 +12,9 @@ Facts this guards against (Bot Framework SDK for Python 4.17):
   by default, loopback only in local mode.
 - Without `from.aadObjectId` nobody can be matched to a role, so such activities are refused
   instead of treated as an anonymous user.
+- Only the channels the bot is meant for are accepted: Teams (`msteams`) by default, more when
+  configured (ALLOWED_CHANNELS); local mode also accepts the clients a developer uses (Web Chat,
+  Direct Line, the Emulator, the SDK's test channel). Every other check applies to every channel.
 """
 
 from __future__ import annotations
@@ -32,8 +35,18 @@ DEFAULT_SERVICE_HOSTS = (
     "smba.infra.dod.teams.microsoft.us",
 )
 TEAMS_CHANNEL = "msteams"
+DEFAULT_CHANNELS = (TEAMS_CHANNEL,)
 # Local mode also talks to the terminal chat, the Bot Framework Emulator and the local web page.
 LOCAL_CHANNELS = frozenset({TEAMS_CHANNEL, "emulator", "webchat", "directline", "test"})
+
+
+def accepted_channels(configured: Collection[str], *, local: bool) -> frozenset[str]:
+    """The channels activities may come from: the configured ones, plus the local clients in
+    local mode."""
+    channels = frozenset(channel.strip() for channel in configured if channel.strip())
+    return channels | LOCAL_CHANNELS if local else channels
+
+
 LOOPBACK_NAMES = frozenset({"localhost"})
 
 
@@ -87,10 +100,10 @@ def refusal(
     allowed_tenants: Collection[str],
     service_hosts: Sequence[str],
     local: bool,
+    allowed_channels: Collection[str] = DEFAULT_CHANNELS,
 ) -> Refusal | None:
     """Why this activity must not reach any handler, or None when it may."""
-    channels = LOCAL_CHANNELS if local else frozenset({TEAMS_CHANNEL})
-    if inbound.channel_id not in channels:
+    if inbound.channel_id not in accepted_channels(allowed_channels, local=local):
         return Refusal.CHANNEL
     if not service_url_allowed(inbound.service_url, hosts=service_hosts, local=local):
         return Refusal.SERVICE_URL

@@ -183,16 +183,19 @@ async def queue_cards_and_notices(
     now: dt.datetime,
     *,
     notice: Callable[[Party], str | None],
+    card_not_for: str | None = None,
 ) -> int:
     """Put the current card in every party's chat (in place where it already is) and, where
     `notice` says so, a short message that makes Teams notify them; replace the team's agenda
-    card in its channel. Returns the row count."""
+    card in its channel. `card_not_for` already has the card (in the reply to their action).
+    Returns the row count."""
     rows = 0
     for party in (await parties(session, request)).values():
-        viewer = Viewer(party.aad_object_id, frozenset(party.roles))
-        card = await card_for(session, request, viewer, context)
-        session.add(_row(request, "card", party, _card_message(card), now, "card"))
-        rows += 1
+        if party.aad_object_id != card_not_for:
+            viewer = Viewer(party.aad_object_id, frozenset(party.roles))
+            card = await card_for(session, request, viewer, context)
+            session.add(_row(request, "card", party, _card_message(card), now, "card"))
+            rows += 1
         body = notice(party)
         if body:
             session.add(_row(request, "notice", party, _message(body), now, "notice"))
@@ -245,6 +248,7 @@ async def _announce_change(
     step: Transition,
     actor: Actor,
     reason: str | None,
+    card_in_reply: bool = False,
 ) -> None:
     labels = _labels(request, context)
     gemeente_side = step.roles.isdisjoint({Role.COORDINATOR})
@@ -264,7 +268,14 @@ async def _announce_change(
             **labels,
         )
 
-    await queue_cards_and_notices(session, request, context, now, notice=notice)
+    await queue_cards_and_notices(
+        session,
+        request,
+        context,
+        now,
+        notice=notice,
+        card_not_for=actor.aad_object_id if card_in_reply else None,
+    )
 
 
 class _Abort(Exception):
@@ -292,11 +303,14 @@ async def act(
     tz: zoneinfo.ZoneInfo,
     catalogue: Catalogue,
     deadlines: DeadlinePolicy,
+    card_in_reply: bool = False,
 ) -> ActResult:
     """Take one step on a request for `actor`, or explain why nothing changed.
 
     The target state's due date is set in the same update as the state, so the card, the list
-    and a later reminder scan never see a state with the previous state's deadline."""
+    and a later reminder scan never see a state with the previous state's deadline.
+    `card_in_reply`: the actor's client gets the fresh card in the reply to their action (one
+    that cannot replace a message in place), so the outbox does not post it to them again."""
     context = Context(catalogue, tz)
     try:
         action = Action(verb)
@@ -380,7 +394,14 @@ async def act(
         )
         await session.flush()
         await _announce_change(
-            session, request, context, now, step=step, actor=actor, reason=reason or None
+            session,
+            request,
+            context,
+            now,
+            step=step,
+            actor=actor,
+            reason=reason or None,
+            card_in_reply=card_in_reply,
         )
         return await current(
             Outcome.DONE,

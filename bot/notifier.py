@@ -10,8 +10,8 @@ Public API
   clock=..., sleep=asyncio.sleep, monotonic=time.monotonic, rng=random.random, worker_id=None,
   lease=timedelta(seconds=60), max_attempts=8, per_conversation_per_second=7,
   per_tenant_per_second=50, batch_size=50, poll_interval=1.0, request_timeout=30.0,
-  after_send=None, service_url_allowed=<Teams' hosts over https>)`: a row whose service URL
-  is not allowed fails at once and is logged (bot.guards).
+  after_send=None, service_url_allowed=<Teams' hosts over https>, max_concurrent_calls=None)`:
+  a row whose service URL is not allowed fails at once and is logged (bot.guards).
 - `await notifier.drain() -> DrainReport`: recover, then send everything due now (retries that
   became due included) until nothing is due; counts sent / failed / retried / unconfirmed.
 - `await notifier.recover() -> int`: settle rows left in `sending` by a dead worker.
@@ -20,11 +20,19 @@ Public API
   `wake()` or `poll_interval`); stop lets the current round finish, then closes the clients.
 - `await delivery_status(database, *, request_id=None, status=None) -> list[DeliveryLine]` and
   `await retry_delivery(database, row_id, *, now) -> RetryOutcome` for the `outbox` CLI.
+- `SendWindow(monotonic, sleep)`, `async with window.hold([(key, per_second), ...])`: the
+  pacing every connector call of the dispatcher goes through (see the class).
 
 Row kinds: "notice" posts a new message; "card" puts a request card in someone's chat, in place
 when `card_copies` knows where it is; "update" replaces, in place, the message an earlier row
 (`replaces_key`) posted, such as the sturingsoverleg agenda in a team channel, where Teams'
 card refresh does not work.
+
+Rows hold cards as rendered for Teams. Each is adapted to the channel of the conversation it goes
+to just before sending (`cards.render.for_channel`): the stored conversation reference says it
+for a conversation, the contact (`storage.contacts.channel_of`) for a person. Only Teams can
+replace a message in place; Web Chat, Direct Line and the Emulator answer an update with "This
+channel does not support this operation", so there a "card" or "update" row posts the card anew.
 
 Row life cycle (`Notification.status`)
 --------------------------------------
@@ -49,8 +57,11 @@ never reached the server, with exponential backoff (1 s × 2ⁿ, at most 300 s) 
 to `max_attempts`. Everything else (403 bot removed, 404 user or conversation gone, 413 too large,
 other statuses) fails at once. Logs name the row id and recipient, never the message text.
 
-Pacing follows Teams' bot limits (about 7 messages per second per conversation, 50 per second per
-tenant for one process); longer windows are left to Teams' 429 and its Retry-After.
+Pacing follows Teams' bot limits (7 requests per second per conversation, 50 per second per
+tenant, for this process; chat openings and in-place updates count too) as Teams sees them,
+whatever the latency of the send path (`SendWindow`); several replicas divide the limits between
+them (OUTBOX_TENANT_RATE, OUTBOX_CONVERSATION_RATE), longer windows are left to Teams' 429 and its
+Retry-After.
 """
 
 from __future__ import annotations
@@ -66,7 +77,8 @@ import random
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Collection
+from collections import Counter, deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal, TypeVar
@@ -95,7 +107,8 @@ from urllib3.exceptions import ConnectTimeoutError
 
 from bot.guards import DEFAULT_SERVICE_HOSTS, service_url_allowed
 from bot.registry import RegistryRole
-from cards.render import text
+from cards.render import CARD_CONTENT_TYPE, for_channel, text
+from storage import contacts, outbox_signal
 from storage.db import Database
 from storage.models import (
     CardCopy,
@@ -113,6 +126,10 @@ T = TypeVar("T")
 
 TEAMS_SERVICE_URL = "https://smba.trafficmanager.net/teams/"
 TEAMS_CHANNEL_ID = "msteams"
+# Channels whose messages the bot can replace in place (PUT .../activities/{id}). Direct Line
+# (Web Chat) and the Emulator refuse it: microsoft/BotFramework-WebChat#2426,
+# microsoft/BotFramework-Emulator#1123.
+UPDATABLE_CHANNELS = frozenset({TEAMS_CHANNEL_ID})
 # Statuses worth another try: throttled, precondition (a concurrent edit of the same activity),
 # and the gateway family. Everything else will not get better by waiting.
 RETRYABLE_STATUSES = frozenset({412, 429, 502, 503, 504})
@@ -123,6 +140,18 @@ RETRY_AFTER_CAP_SECONDS = 3600.0
 LAST_ERROR_MAX_LENGTH = 200
 # Claim rounds in a row that found rows but lost them all to other workers before giving up.
 MAX_CONTENDED_CLAIMS = 3
+
+
+def _default_concurrent_calls() -> int:
+    """Connector calls in flight at once. The SDK's client (msrest over requests) runs every
+    call in the event loop's default thread pool (min(32, CPUs + 4) threads). A row is committed
+    as `sending` just before its call; when more calls are started than the pool has threads,
+    the rest wait in the pool's queue with their rows already `sending`, and a crash then makes
+    them `unconfirmed` (never sent again) although they never left the process: lost messages
+    (tests/e2e/test_kill.py, without this limit: 5 of 10 new messages `sending` at a SIGKILL had
+    not reached the connector). Two threads are left for the pool's other users (turn replies,
+    name lookups); those can still delay a call briefly, which only narrows the window."""
+    return max(1, min(32, (os.cpu_count() or 1) + 4) - 2)
 
 
 class OutboxStatus(StrEnum):
@@ -340,26 +369,97 @@ def classify(error: BaseException, *, idempotent: bool, now: dt.datetime) -> _Ou
     )
 
 
-class _Pacer:
-    """Minimum spacing between requests per key (conversation, tenant). Slots are reserved
-    before waiting, so concurrent senders never share one; any one-second window then holds at
-    most `rate` requests per key."""
+class SendWindow:
+    """Teams' limits as Teams sees them: at most `limit` requests per key (a conversation, a
+    tenant) in any one second, whatever the latency of our send path.
 
-    def __init__(self, monotonic: Callable[[], float]) -> None:
+    A request is counted against each of its keys from just before it goes out (`hold` is
+    entered) until one second after its answer arrived (`hold` is left), and a new one only
+    goes while every key's count is below its limit. That bounds every second at Teams: the
+    requests arriving in [t, t + 1) each entered before t + 1 and were answered no earlier than
+    t, so all of them were counted at the moment the last of them entered, which was only
+    allowed below the limit. Latency costs throughput (a request keeps its place for its
+    latency plus a second), never the bound.
+
+    Why not evenly spaced time slots (the pacer this replaced): a slot was handed out before the
+    database write that marks the row `sending`, and the request left whenever the send path
+    got there. A slow write or a queue for the connector's threads made requests leave late,
+    where they bunched with later ones: Teams saw up to 59 requests in a second for a limit of
+    50 (bench/fanout.py).
+
+    Per process: replicas do not see each other's requests (see OUTBOX_TENANT_RATE in the
+    README). `monotonic` and `sleep` are injectable so tests can run it on fake time."""
+
+    def __init__(
+        self,
+        monotonic: Callable[[], float],
+        sleep: Callable[[float], Awaitable[None]],
+        *,
+        seconds: float = 1.0,
+    ) -> None:
         self._monotonic = monotonic
-        self._next_free: dict[str, float] = {}
+        self._sleep = sleep
+        self._seconds = seconds
+        self._in_flight: Counter[str] = Counter()
+        # Per key, when each answered request stops counting, in the order they were answered
+        # (so ascending: the clock is monotonic).
+        self._answered: dict[str, deque[float]] = {}
+        self._released = asyncio.Event()
 
-    def reserve(self, limits: Collection[tuple[str, float]]) -> float:
-        """Reserve the earliest slot that respects every (key, per second) limit; returns the
-        seconds to wait for it."""
+    def count(self, key: str) -> int:
+        """Requests counted against `key` now: in flight, or answered less than a second ago."""
         now = self._monotonic()
-        if len(self._next_free) > 1024:
-            # Keys whose spacing has run out carry no information any more.
-            self._next_free = {k: v for k, v in self._next_free.items() if v > now}
-        slot = max([now, *(self._next_free.get(key, now) for key, _ in limits)])
-        for key, rate in limits:
-            self._next_free[key] = slot + 1.0 / rate
-        return slot - now
+        expiries = self._answered.get(key)
+        while expiries and expiries[0] <= now:
+            expiries.popleft()
+        if expiries is not None and not expiries:
+            del self._answered[key]
+        return self._in_flight[key] + len(expiries or ())
+
+    def _wait(self, limits: Collection[tuple[str, int]]) -> float | None:
+        """0 when every key has room now; otherwise the seconds until enough answered requests
+        stop counting, or None when room depends on an answer still outstanding."""
+        now = self._monotonic()
+        wait = 0.0
+        for key, limit in limits:
+            excess = self.count(key) - limit + 1
+            if excess <= 0:
+                continue
+            expiries = self._answered.get(key, ())
+            if len(expiries) < excess:
+                return None
+            wait = max(wait, expiries[excess - 1] - now)
+        return wait
+
+    @contextlib.asynccontextmanager
+    async def hold(self, limits: Collection[tuple[str, int]]) -> AsyncIterator[None]:
+        """Wait until every (key, limit) has room, then count this request against the keys
+        until a second after the block is left (also when it raises: the request may have
+        gone out). Never enter a second `hold` inside one: two senders could wait for each
+        other."""
+        while (wait := self._wait(limits)) != 0:
+            if wait is None:
+                await self._released.wait()
+            else:
+                await self._sleep(wait)
+        # No await between the check above and this: the room found is still there.
+        keys = [key for key, _ in limits]
+        self._in_flight.update(keys)
+        try:
+            yield
+        finally:
+            until = self._monotonic() + self._seconds
+            self._in_flight.subtract(keys)
+            for key in keys:
+                if self._in_flight.get(key, 0) <= 0:
+                    self._in_flight.pop(key, None)
+                self._answered.setdefault(key, deque()).append(until)
+            if len(self._answered) > 1024:
+                # Keys nobody asks about any more keep their expired entries: drop them.
+                for key in list(self._answered):
+                    self.count(key)
+            released, self._released = self._released, asyncio.Event()
+            released.set()
 
 
 class Notifier:
@@ -381,21 +481,22 @@ class Notifier:
         worker_id: str | None = None,
         lease: dt.timedelta = dt.timedelta(seconds=60),
         max_attempts: int = 8,
-        per_conversation_per_second: float = 7,
-        per_tenant_per_second: float = 50,
+        per_conversation_per_second: int = 7,
+        per_tenant_per_second: int = 50,
         batch_size: int = 50,
         poll_interval: float = 1.0,
         request_timeout: float = 30.0,
         after_send: Callable[[Delivery], Awaitable[None]] | None = None,
         service_url_allowed: Callable[[str], bool] = _teams_service_url,
+        max_concurrent_calls: int | None = None,
     ) -> None:
         if request_timeout >= lease.total_seconds():
             # A call still running when its lease ends would be recovered as interrupted.
             raise ValueError("request_timeout must be shorter than the lease")
         if max_attempts < 1 or batch_size < 1:
             raise ValueError("max_attempts and batch_size must be at least 1")
-        if per_conversation_per_second <= 0 or per_tenant_per_second <= 0:
-            raise ValueError("rate limits must be positive")
+        if per_conversation_per_second < 1 or per_tenant_per_second < 1:
+            raise ValueError("rate limits must be at least 1 request per second")
         self.database = database
         self.authentication = authentication
         self.bot_id = bot_id
@@ -413,11 +514,11 @@ class Notifier:
         self.poll_interval = poll_interval
         self.request_timeout = request_timeout
         self._clock = clock
-        self._sleep = sleep
         self._rng = rng
         self._after_send = after_send
         self._service_url_allowed = service_url_allowed
-        self._pacer = _Pacer(monotonic)
+        self._calls = asyncio.Semaphore(max_concurrent_calls or _default_concurrent_calls())
+        self._window = SendWindow(monotonic, sleep)
         self._clients: dict[str, ConnectorClient] = {}
         self._factory: Any = None
         self._drain_lock = asyncio.Lock()
@@ -638,6 +739,12 @@ class Notifier:
         return await self._unit(work)
 
     async def _deliver(self, row: _Row) -> DrainReport:
+        # Opening a chat, marking the row `sending` and the call itself happen only while a
+        # thread is free for them (see _default_concurrent_calls).
+        async with self._calls:
+            return await self._deliver_now(row)
+
+    async def _deliver_now(self, row: _Row) -> DrainReport:
         try:
             target = await self._target(row)
             activity = self._activity(row, target)
@@ -646,27 +753,36 @@ class Notifier:
         except _Settled as settled:
             return await self._settle(row, settled.outcome, attempts=row.attempts + 1)
 
-        await self._pace(target)
-        if not await self._mark_sending(row, target):
-            log.warning("outbox row %s: claim lost before sending, left to its new owner", row.id)
-            return DrainReport()
         attempts = row.attempts + 1
         in_place = target.update_activity_id is not None
-        try:
-            if in_place:
-                assert target.update_activity_id is not None
-                activity.id = target.update_activity_id
-                response = await client.conversations.update_activity(
-                    target.conversation_id, target.update_activity_id, activity
+        failure: Exception | None = None
+        activity_id: str | None = None
+        # Counted against the conversation and the tenant from before the row is marked
+        # `sending` (so no row waits for room in `sending`, where a crash would strand it as
+        # unconfirmed) until a second after Teams answered: see SendWindow.
+        async with self._window.hold(self._limits(target)):
+            if not await self._mark_sending(row, target):
+                log.warning(
+                    "outbox row %s: claim lost before sending, left to its new owner", row.id
                 )
-                activity_id: str | None = target.update_activity_id
-            else:
-                response = await client.conversations.send_to_conversation(
-                    target.conversation_id, activity
-                )
-                activity_id = getattr(response, "id", None)
-        except Exception as error:
-            outcome = classify(error, idempotent=in_place, now=self._clock())
+                return DrainReport()
+            try:
+                if in_place:
+                    assert target.update_activity_id is not None
+                    activity.id = target.update_activity_id
+                    await client.conversations.update_activity(
+                        target.conversation_id, target.update_activity_id, activity
+                    )
+                    activity_id = target.update_activity_id
+                else:
+                    response = await client.conversations.send_to_conversation(
+                        target.conversation_id, activity
+                    )
+                    activity_id = getattr(response, "id", None)
+            except Exception as error:
+                failure = error
+        if failure is not None:
+            outcome = classify(failure, idempotent=in_place, now=self._clock())
             return await self._settle(row, outcome, attempts=attempts, target=target)
         if self._after_send is not None:
             await self._after_send(
@@ -691,7 +807,8 @@ class Notifier:
         base = await self._conversation_of(row)
         if row.kind == "update":
             return await self._replaced(row, base)
-        if row.kind == "card" and row.request_id is not None:
+        updatable = (base.channel_id if base else TEAMS_CHANNEL_ID) in UPDATABLE_CHANNELS
+        if row.kind == "card" and row.request_id is not None and updatable:
             async with self.database.sessions() as session:
                 copy = await session.get(CardCopy, (row.request_id, row.recipient))
             if copy is not None:
@@ -722,6 +839,8 @@ class Notifier:
             ).first()
         if base is None or original is None or original[0] != "sent" or not original[1]:
             raise _Settled(_Outcome("failed", error="the message to update was never delivered"))
+        if base.channel_id not in UPDATABLE_CHANNELS:
+            return base  # posted anew: this channel cannot replace a message
         return dataclasses.replace(base, update_activity_id=original[1])
 
     async def _conversation_of(self, row: _Row) -> _Target | None:
@@ -746,13 +865,14 @@ class Notifier:
             raise _Settled(_Outcome("failed", error="unknown recipient form"))
         async with self.database.sessions() as session:
             contact = await session.get(Contact, identity)
-        if contact is None or not contact.conversation_id:
-            return None
+            if contact is None or not contact.conversation_id:
+                return None
+            channel_id = await contacts.channel_of(session, identity)
         return _Target(
             service_url=contact.service_url,
             conversation_id=contact.conversation_id,
             tenant_id=contact.tenant_id or self.tenant_id,
-            channel_id=TEAMS_CHANNEL_ID,
+            channel_id=channel_id,
             bot=ChannelAccount(id=self.bot_id),
             user=ChannelAccount(id=contact.user_id, aad_object_id=identity),
             conversation_type="personal",
@@ -795,11 +915,12 @@ class Notifier:
         )
         client = await self._client(service_url)
         await self._prepare_credentials(client)
-        await self._wait(self._pacer.reserve([(f"tenant:{tenant}", self.per_tenant_per_second)]))
-        try:
-            created = await client.conversations.create_conversation(parameters)
-        except Exception as error:
-            raise _Settled(classify(error, idempotent=True, now=self._clock())) from error
+        # Teams counts opening a chat against the tenant like any other request.
+        async with self._window.hold([(f"tenant:{tenant}", self.per_tenant_per_second)]):
+            try:
+                created = await client.conversations.create_conversation(parameters)
+            except Exception as error:
+                raise _Settled(classify(error, idempotent=True, now=self._clock())) from error
         conversation_id = getattr(created, "id", None)
         if not conversation_id:
             raise _Settled(_Outcome("retry", error="create conversation returned no id"))
@@ -860,6 +981,11 @@ class Notifier:
             ) from error
         activity.type = activity.type or ActivityTypes.message
         activity.channel_id = target.channel_id
+        for attachment in activity.attachments or []:
+            if attachment.content_type == CARD_CONTENT_TYPE and isinstance(
+                attachment.content, dict
+            ):
+                attachment.content = for_channel(attachment.content, target.channel_id)
         activity.service_url = target.service_url
         activity.from_property = target.bot
         activity.recipient = target.user
@@ -920,20 +1046,11 @@ class Notifier:
                 _Outcome("retry", error=_short(f"token: {type(error).__name__}"))
             ) from error
 
-    async def _pace(self, target: _Target) -> None:
-        await self._wait(
-            self._pacer.reserve(
-                [
-                    (f"conversation:{target.conversation_id}", self.per_conversation_per_second),
-                    (f"tenant:{target.tenant_id}", self.per_tenant_per_second),
-                ]
-            )
-        )
-
-    async def _wait(self, seconds: float) -> None:
-        # Also for a zero wait: it yields to the other senders, and a test's fake sleep sees
-        # every slot handed out.
-        await self._sleep(max(seconds, 0.0))
+    def _limits(self, target: _Target) -> list[tuple[str, int]]:
+        return [
+            (f"conversation:{target.conversation_id}", self.per_conversation_per_second),
+            (f"tenant:{target.tenant_id}", self.per_tenant_per_second),
+        ]
 
     # -- bookkeeping ------------------------------------------------------------------------
 
@@ -1167,6 +1284,7 @@ async def reactivate(
         back = list(result.scalars())
         if back:
             log.info("reachable again: %s", ", ".join(back))
+            outbox_signal.mark()  # their parked rows can go out: the turn wakes the dispatcher
         return len(back)
 
     return await database.transaction(work)

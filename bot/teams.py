@@ -1,5 +1,21 @@
 """Teams activity handler: turns activities and card actions into dialog turns and use-case
-calls. It holds no business rules; it only knows Teams' shapes."""
+calls. It holds no business rules; it only knows the channels' shapes.
+
+A card action reaches the bot in one of two ways, and both go through the same use case with the
+same checks (the actor is the activity's sender, never card data; a request's version guards the
+step; the activity id is unique in the audit trail, so a replay changes nothing):
+
+- Teams: an `adaptiveCard/action` invoke (`Action.Execute`), answered with the fresh card, which
+  Teams puts in place of the clicked one.
+- Any other client (Web Chat, Direct Line, the Emulator; cards reach them without Universal
+  Actions, see `cards.render.for_channel`) and Teams clients without Universal Actions: a
+  `message` activity whose `value` is an object with a string `verb` plus the card's data and
+  input values, e.g. `{"verb": "accepteren", "reference": "BR-2026-0001", "version": 1}`. Such a
+  client cannot replace the clicked card, so outside Teams the answer is a new message with the
+  line about what happened and the fresh card.
+
+Every card sent in a turn is adapted to the turn's channel on its way out (`on_turn`).
+"""
 
 from __future__ import annotations
 
@@ -28,15 +44,22 @@ from bot.deadlines import DEFAULT_CALENDAR, WorkingCalendar
 from bot.digest import PRIORITY_VERB
 from bot.due_dates import DEFAULT_POLICY, DeadlinePolicy
 from bot.knowledge_service import KnowledgeService
-from cards.render import render, text
+from cards.render import (
+    CARD_CONTENT_TYPE,
+    TEAMS_CHANNEL,
+    WEB_CHAT_CARD_ACTION,
+    for_channel,
+    render,
+    text,
+)
 from dialogs import ask
-from storage import contacts
+from storage import contacts, outbox_signal
 from storage.db import Database
 
 log = logging.getLogger(__name__)
 
 MESSAGE_RESPONSE = "application/vnd.microsoft.activity.message"
-CARD_RESPONSE = "application/vnd.microsoft.card.adaptive"
+CARD_RESPONSE = CARD_CONTENT_TYPE
 
 
 @dataclass
@@ -96,18 +119,31 @@ class RapportageBot(TeamsActivityHandler):
         self._dialog_state = conversation_state.create_property("DialogState")
         self._welcomed = conversation_state.create_property("welcomed")
         # Contacts already stored by this process, so a turn writes one only when it changed.
-        self._known_contacts: dict[str, tuple[str, str, str]] = {}
+        self._known_contacts: dict[str, tuple[str, str, str, str]] = {}
 
     async def on_turn(self, turn_context: TurnContext) -> None:
-        await self._remember_contact(turn_context)
-        await super().on_turn(turn_context)
-        # Saved only when the turn succeeded: a failed turn leaves the previous state intact.
-        await self._conversation_state.save_changes(turn_context)
-        await self._user_state.save_changes(turn_context)
-        self._runtime.wake()
+        channel = turn_context.activity.channel_id
+        if channel != TEAMS_CHANNEL:
+            # Whatever sends a card in this turn (dialogs, welcome, answers), the client gets it
+            # in the form it can use.
+            turn_context.on_send_activities(_cards_for_channel)
+            turn_context.on_update_activity(_card_for_channel)
+        queued = outbox_signal.changes()
+        try:
+            await self._remember_contact(turn_context)
+            await super().on_turn(turn_context)
+            # Saved only when the turn succeeded: a failed turn leaves the previous state intact.
+            await self._conversation_state.save_changes(turn_context)
+            await self._user_state.save_changes(turn_context)
+        finally:
+            # Only a turn that queued something (or made parked rows deliverable) wakes the
+            # dispatcher: waking it costs a claim round in the database.
+            if outbox_signal.changes() != queued:
+                self._runtime.wake()
 
     async def _remember_contact(self, turn_context: TurnContext) -> None:
-        """A personal chat tells us how to reach its person proactively later on."""
+        """A personal chat tells us how to reach its person proactively later on, and on which
+        channel (so the outbox renders their cards for it)."""
         activity = turn_context.activity
         sender = activity.from_property
         conversation = activity.conversation
@@ -115,11 +151,12 @@ class RapportageBot(TeamsActivityHandler):
             not sender
             or not sender.aad_object_id
             or not conversation
-            or conversation.conversation_type != "personal"
+            or not _personal(activity)
             or not activity.service_url
         ):
             return
-        seen = (sender.id or "", activity.service_url, conversation.id or "")
+        channel = activity.channel_id or TEAMS_CHANNEL
+        seen = (sender.id or "", activity.service_url, conversation.id or "", channel)
         if self._known_contacts.get(sender.aad_object_id) == seen:
             return
         async with self._runtime.database.sessions.begin() as session:
@@ -131,6 +168,7 @@ class RapportageBot(TeamsActivityHandler):
                 service_url=seen[1],
                 conversation_id=seen[2],
                 now=self._runtime.clock(),
+                channel_id=channel,
             )
         self._known_contacts[sender.aad_object_id] = seen
         # Someone writing to the bot can be reached again (e.g. after unblocking it).
@@ -158,9 +196,11 @@ class RapportageBot(TeamsActivityHandler):
 
     async def on_message_activity(self, turn_context: TurnContext) -> None:
         activity = turn_context.activity
+        await self._greet_once(turn_context)
+        _unwrap_posted_back_action(activity)
         if activity.text:
             # In channels the text starts with "<at>Rapportagebot</at>"; commands follow it.
-            TurnContext.remove_recipient_mention(activity)
+            _remove_bot_mention(activity)
             activity.text = (activity.text or "").strip()
         elif ask.start_request_options(activity.value) is not None:
             # "Start een aanvraag" sent without text (a client that ignores messageBack text).
@@ -194,6 +234,20 @@ class RapportageBot(TeamsActivityHandler):
         bot_id = turn_context.activity.recipient.id if turn_context.activity.recipient else None
         if any(member.id == bot_id for member in members_added):
             await self._welcome(turn_context)
+
+    async def _greet_once(self, turn_context: TurnContext) -> None:
+        """The welcome card before the answer to the first message of a chat that never got one:
+        clients other than Teams may start without announcing the bot (empty `membersAdded`),
+        and a Teams install event can be missed. Not in team channels: each thread there is a
+        conversation of its own, and the team was welcomed on install."""
+        conversation = turn_context.activity.conversation
+        if conversation and conversation.conversation_type == "channel":
+            return
+        if await self._welcomed.get(turn_context, False):
+            return
+        await self._welcome(turn_context)
+        # Kept even when answering the message fails below: the greeting was sent.
+        await self._conversation_state.save_changes(turn_context)
 
     async def _welcome(self, turn_context: TurnContext) -> None:
         if await self._welcomed.get(turn_context, False):
@@ -241,14 +295,25 @@ class RapportageBot(TeamsActivityHandler):
         if result.message and not result.done:
             # The clicker gets the fresh card in place and a line saying why nothing changed.
             await turn_context.send_activity(result.message)
+        card = for_channel(result.card, activity.channel_id)
         return InvokeResponse(
-            status=200, body={"statusCode": 200, "type": CARD_RESPONSE, "value": result.card}
+            status=200, body={"statusCode": 200, "type": CARD_RESPONSE, "value": card}
         )
 
     async def _submitted_card_action(
         self, turn_context: TurnContext, value: dict[str, Any]
     ) -> None:
-        result = await self._card_action(turn_context, value.get("verb"), value, automatic=False)
+        teams = turn_context.activity.channel_id == TEAMS_CHANNEL
+        result = await self._card_action(
+            turn_context, value.get("verb"), value, automatic=False, card_in_reply=not teams
+        )
+        if result is not None and result.card is not None and not teams:
+            # No invoke response can replace the clicked card here (and no outbox update
+            # either): the line about what happened and the fresh card come as new messages.
+            replies = [MessageFactory.text(result.message)] if result.message else []
+            replies.append(MessageFactory.attachment(CardFactory.adaptive_card(result.card)))
+            await turn_context.send_activities(replies)
+            return
         if result is not None and not result.message and result.card is not None:
             # Showing a card ("Bedoelde je …"): without Universal Actions it comes as a new one.
             await turn_context.send_activity(
@@ -259,7 +324,13 @@ class RapportageBot(TeamsActivityHandler):
         await turn_context.send_activity(result.message if result else text("unknown_card_action"))
 
     async def _card_action(
-        self, turn_context: TurnContext, verb: Any, data: dict[str, Any], *, automatic: bool
+        self,
+        turn_context: TurnContext,
+        verb: Any,
+        data: dict[str, Any],
+        *,
+        automatic: bool,
+        card_in_reply: bool = False,
     ) -> CardAnswer | None:
         if verb == PRIORITY_VERB:
             if automatic:
@@ -269,7 +340,9 @@ class RapportageBot(TeamsActivityHandler):
             if automatic:
                 return None  # these cards have no refresh; nothing may change on one
             return await self._knowledge_action(turn_context, verb, data)
-        result = await self._request_action(turn_context, verb, data, automatic=automatic)
+        result = await self._request_action(
+            turn_context, verb, data, automatic=automatic, card_in_reply=card_in_reply
+        )
         if result is None:
             return None
         return CardAnswer(result.message, result.card, result.outcome is lifecycle.Outcome.DONE)
@@ -300,7 +373,13 @@ class RapportageBot(TeamsActivityHandler):
         return CardAnswer(result.message, result.card, result.done)
 
     async def _request_action(
-        self, turn_context: TurnContext, verb: Any, data: dict[str, Any], *, automatic: bool
+        self,
+        turn_context: TurnContext,
+        verb: Any,
+        data: dict[str, Any],
+        *,
+        automatic: bool,
+        card_in_reply: bool = False,
     ) -> lifecycle.ActResult | None:
         """One path for Action.Execute and Action.Submit: same use case, same checks. The actor
         is the activity's sender; card data only says which request and which version."""
@@ -338,6 +417,7 @@ class RapportageBot(TeamsActivityHandler):
             tz=runtime.tz,
             catalogue=catalogue,
             deadlines=runtime.deadlines,
+            card_in_reply=card_in_reply,
         )
 
     async def _knowledge_action(
@@ -423,6 +503,108 @@ class RapportageBot(TeamsActivityHandler):
                 tz=runtime.tz,
             )
         return CardAnswer(result.message, result.card, result.done)
+
+
+def _remove_bot_mention(activity: Any) -> None:
+    """`TurnContext.remove_recipient_mention`, over the well-formed entities only.
+
+    The SDK's version assumes every entity has a string `type` and every mention a `mentioned`
+    object with an `id` and a string `text` or `name`; one malformed entity (say a mention
+    without `mentioned`) raised KeyError or TypeError and failed the whole turn."""
+    entities = activity.entities
+    activity.entities = [entity for entity in entities or [] if _well_formed(entity)]
+    try:
+        TurnContext.remove_recipient_mention(activity)
+    finally:
+        activity.entities = entities
+
+
+def _well_formed(entity: Any) -> bool:
+    kind = getattr(entity, "type", None)
+    if not isinstance(kind, str):
+        return False
+    if kind.lower() != "mention":
+        return True
+    properties = getattr(entity, "additional_properties", None) or {}
+    mentioned = properties.get("mentioned")
+    if not isinstance(mentioned, dict) or "id" not in mentioned:
+        return False
+    shown = properties.get("text") or mentioned.get("name")
+    return isinstance(shown, str)
+
+
+def _personal(activity: Any) -> bool:
+    """A one-to-one chat with the bot: Teams says so; other clients often name no type."""
+    conversation = activity.conversation
+    if conversation.conversation_type == "personal":
+        return True
+    return (
+        activity.channel_id != TEAMS_CHANNEL
+        and not conversation.conversation_type
+        and not conversation.is_group
+    )
+
+
+def _unwrap_posted_back_action(activity: Any) -> None:
+    """A client that posts a card's Action.Submit data back as it is (no Web Chat to perform
+    it) sends Teams' `{"msteams": {...}}` or Web Chat's card-action envelope as the value:
+    treat it as the imBack or messageBack it describes (cards sent before they were adapted
+    to the channel may also still show such buttons)."""
+    value = activity.value
+    if activity.text or not isinstance(value, dict):
+        return
+    action = value.get("msteams")
+    if value.get(WEB_CHAT_CARD_ACTION) is True:
+        action = value.get("cardAction")
+    if not isinstance(action, dict):
+        return
+    kind = action.get("type")
+    if kind == "imBack" and isinstance(action.get("value"), str):
+        activity.text, activity.value = action["value"], None
+    elif kind == "messageBack":
+        text_value = action.get("text")
+        activity.text = text_value if isinstance(text_value, str) else None
+        activity.value = action.get("value")
+    elif kind == "postBack":
+        posted = action.get("value")
+        activity.text, activity.value = (
+            (posted, None) if isinstance(posted, str) else (None, posted)
+        )
+
+
+def _adapted(attachment: Any, channel: str | None) -> Any:
+    if isinstance(attachment, dict):
+        if attachment.get("contentType") == CARD_CONTENT_TYPE and isinstance(
+            attachment.get("content"), dict
+        ):
+            return {**attachment, "content": for_channel(attachment["content"], channel)}
+        return attachment
+    if getattr(attachment, "content_type", None) == CARD_CONTENT_TYPE and isinstance(
+        attachment.content, dict
+    ):
+        attachment.content = for_channel(attachment.content, channel)
+    return attachment
+
+
+def _adapt(activity: Any, channel: str | None) -> None:
+    attachments = getattr(activity, "attachments", None)
+    if attachments:
+        activity.attachments = [_adapted(attachment, channel) for attachment in attachments]
+
+
+async def _cards_for_channel(
+    turn_context: TurnContext, activities: list[Any], next_send: Callable[[], Any]
+) -> Any:
+    for activity in activities:
+        _adapt(activity, turn_context.activity.channel_id)
+    return await next_send()
+
+
+async def _card_for_channel(
+    turn_context: TurnContext, activity: Any, next_update: Callable[[], Any]
+) -> Any:
+    _adapt(activity, turn_context.activity.channel_id)
+    return await next_update()
 
 
 def _text(value: Any) -> str:

@@ -88,6 +88,32 @@ def test_allowed_tenants_parse_from_a_comma_list(monkeypatch: pytest.MonkeyPatch
     assert settings().allowed_tenants == [TENANT, "other-tenant"]
 
 
+def test_allowed_channels_default_to_teams_and_parse_from_a_comma_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    deployed = {
+        "microsoft_app_id": APP_ID,
+        "microsoft_app_password": "geheim",
+        "microsoft_app_tenant_id": TENANT,
+    }
+    assert settings(**deployed).channels == {"msteams"}
+    assert settings().channels == {"msteams", "webchat", "directline", "emulator", "test"}
+    monkeypatch.setenv("ALLOWED_CHANNELS", "msteams, webchat ,")
+    assert settings(**deployed).allowed_channels == ["msteams", "webchat"]
+    assert settings(**deployed).channels == {"msteams", "webchat"}
+
+
+@pytest.mark.parametrize(
+    ("value", "message"), [("", "no channel left"), ("Teams!", "'Teams!' is not a Bot Framework")]
+)
+def test_allowed_channels_must_name_channels(
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("ALLOWED_CHANNELS", value)
+    with pytest.raises(ConfigError, match=f"ALLOWED_CHANNELS: {message}"):
+        settings()
+
+
 def test_serve_refuses_to_start_on_a_public_host_without_app_id(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MICROSOFT_")}
     env.update(HOST="0.0.0.0", DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/x.sqlite3")

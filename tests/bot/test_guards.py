@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from bot.guards import DEFAULT_SERVICE_HOSTS, Inbound, Refusal, refusal, service_url_allowed
+from bot.guards import (
+    DEFAULT_SERVICE_HOSTS,
+    Inbound,
+    Refusal,
+    accepted_channels,
+    refusal,
+    service_url_allowed,
+)
 
 TENANT = "11111111-2222-3333-4444-555555555555"
 TEAMS = "https://smba.trafficmanager.net/emea/"
@@ -110,3 +117,64 @@ def test_local_pinning(
         local=True,
     )
     assert verdict is expected
+
+
+@pytest.mark.parametrize(
+    ("channel", "configured", "local", "expected"),
+    [
+        # Deployed: Teams only unless configured; configuring replaces the default.
+        ("msteams", ["msteams"], False, None),
+        ("webchat", ["msteams"], False, Refusal.CHANNEL),
+        ("directline", ["msteams"], False, Refusal.CHANNEL),
+        ("webchat", ["msteams", "webchat"], False, None),
+        ("msteams", ["webchat"], False, Refusal.CHANNEL),
+        ("emulator", ["msteams", "webchat"], False, Refusal.CHANNEL),
+        # Local mode: the configured channels plus the local clients.
+        ("webchat", ["msteams"], True, None),
+        ("directline", ["msteams"], True, None),
+        ("emulator", ["msteams"], True, None),
+        ("test", ["msteams"], True, None),
+        ("slack", ["msteams"], True, Refusal.CHANNEL),
+        ("slack", ["msteams", "slack"], True, None),
+    ],
+)
+def test_allowed_channels_are_configurable(
+    channel: str, configured: list[str], local: bool, expected: Refusal | None
+) -> None:
+    service_url = "http://127.0.0.1:9/" if local else TEAMS
+    verdict = refusal(
+        inbound(channel_id=channel, service_url=service_url),
+        allowed_tenants=[TENANT],
+        service_hosts=DEFAULT_SERVICE_HOSTS,
+        local=local,
+        allowed_channels=configured,
+    )
+    assert verdict is expected
+
+
+def test_a_configured_channel_still_passes_every_other_check() -> None:
+    """Allowing Web Chat outside local mode does not waive the tenant or the sender."""
+    for changes, expected in (
+        ({"tenant_ids": frozenset()}, Refusal.TENANT),
+        ({"aad_object_id": ""}, Refusal.NO_AAD_OBJECT_ID),
+        ({"service_url": "https://directline.botframework.com/"}, Refusal.SERVICE_URL),
+    ):
+        verdict = refusal(
+            inbound(channel_id="webchat", **changes),
+            allowed_tenants=[TENANT],
+            service_hosts=DEFAULT_SERVICE_HOSTS,
+            local=False,
+            allowed_channels=["msteams", "webchat"],
+        )
+        assert verdict is expected
+
+
+def test_accepted_channels_ignore_blanks_and_add_the_local_clients() -> None:
+    assert accepted_channels([" msteams ", ""], local=False) == {"msteams"}
+    assert accepted_channels(["msteams"], local=True) == {
+        "msteams",
+        "webchat",
+        "directline",
+        "emulator",
+        "test",
+    }

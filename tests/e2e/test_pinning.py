@@ -60,6 +60,7 @@ async def test_forged_activities_are_refused_before_any_handler(
     server: BotServer, connector: LocalConnector, sqlite_url: str, forgery: str
 ) -> None:
     chat = server.session("Frank Forger")
+    chat.announce_install = False  # exactly the forged activity, nothing before it
     for kind in ("message", "invoke", "conversationUpdate"):
         fields: dict[str, Any] = {"type": kind, "text": "help"}
         if kind == "invoke":
@@ -89,6 +90,36 @@ async def test_the_same_activity_from_the_allowed_tenant_is_answered(
     assert status in (200, 201)
     assert replies and replies[0].cards
     assert await _rows(sqlite_url, Contact) == 1
+
+
+@pytest.mark.parametrize("channel", ["webchat", "directline", "emulator"])
+async def test_local_mode_answers_the_local_clients(
+    server: BotServer, connector: LocalConnector, channel: str
+) -> None:
+    chat = server.session("Wendy Web")
+    chat.announce_install = False
+    activity = chat.activity(type="message", text="help", channelId=channel)
+    status, _, replies = await chat.post(activity)
+    assert status in (200, 201)
+    assert replies and all(r.body["channelId"] == channel for r in replies)
+
+
+async def test_configured_channels_reach_the_guard(
+    sqlite_url: str, connector: LocalConnector
+) -> None:
+    """ALLOWED_CHANNELS is what /api/messages checks (here: a channel only allowed by it)."""
+    for allowed, expected in ((["msteams"], 403), (["msteams", "slack"], 201)):
+        settings = local_settings(
+            sqlite_url, allowed_tenants=[LOCAL_TENANT], allowed_channels=allowed
+        )
+        bot = await BotServer(settings, connector).start()
+        try:
+            chat = bot.session("Sam Slack")
+            chat.announce_install = False
+            status, _, _ = await chat.post(chat.activity(type="message", channelId="slack"))
+            assert status == expected
+        finally:
+            await bot.stop()
 
 
 async def test_reinstalling_the_app_delivers_what_was_parked(
