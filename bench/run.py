@@ -17,13 +17,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import ask, reminder_scan
+from bench import ask, fanout, reminder_scan, turns
 
 Benchmark = Callable[[], dict[str, Any]]
 
 BENCHMARKS: dict[str, Benchmark] = {
     "ask": ask.run,
     "reminder_scan": reminder_scan.run,
+    "turns": turns.run,
+    "fanout": fanout.run,
 }
 
 RESULTS = Path(__file__).resolve().parent / "results.json"

@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any
 
 from bot.content import Bevoegdheid, ChecklistQuestion, QuestionType
@@ -292,11 +293,7 @@ def _choice(options: tuple[Option, ...], text: str) -> Outcome:
     if wanted.isdigit() and 1 <= int(wanted) <= len(options):
         option = options[int(wanted) - 1]
         return Accepted(option.value, option.label)
-    exact = [
-        o
-        for o in options
-        if wanted in {normalise(o.value), normalise(o.label), *(normalise(w) for w in o.words)}
-    ]
+    exact = [o for o in options if wanted in _forms(o).names]
     if len(exact) == 1:
         return Accepted(exact[0].value, exact[0].label)
     wanted_tokens = set(tokens(text))
@@ -308,11 +305,29 @@ def _choice(options: tuple[Option, ...], text: str) -> Outcome:
     return Rejected("choice_unknown", options=options)
 
 
+@dataclass(frozen=True)
+class _Forms:
+    names: frozenset[str]  # value, label and words, normalised
+    haystack: str
+    tokens: frozenset[str]
+
+
+@lru_cache(maxsize=2048)
+def _forms(option: Option) -> _Forms:
+    """An option's normalised forms. Options come from the catalogue, which is kept between
+    turns, and a bevoegdheid has dozens of words: normalised once, not on every answer (it was
+    a few milliseconds per choice answered). Only catalogue text is cached, never what was typed."""
+    normalised = [normalise(part) for part in (option.label, option.value, *option.words)]
+    haystack = " ".join(normalised)
+    return _Forms(frozenset(normalised), haystack, frozenset(tokens(haystack)))
+
+
 def _matches(option: Option, wanted: str, wanted_tokens: set[str]) -> bool:
-    haystack = " ".join(normalise(part) for part in (option.label, option.value, *option.words))
+    forms = _forms(option)
+    haystack = forms.haystack
     if len(wanted) >= 3 and wanted in haystack:
         return True
-    option_tokens = set(tokens(haystack))
+    option_tokens = forms.tokens
     # Legal articles and synonyms are typed as one token ("13b", "damocles", "172a").
     return any(
         token in option_tokens for token in wanted_tokens if len(token) >= 4 or _article(token)

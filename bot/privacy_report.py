@@ -103,6 +103,7 @@ CLASSIFICATION: dict[str, dict[str, Column]] = {
         "eenheid": none("naam van een organisatie"),
     },
     "basisteam_gemeenten": {"basisteam_id": _ID, "gemeente_id": _ID},
+    "content_version": {"id": _ID, "token": _CODE},
     "reference_counters": {"year": none("jaar"), "last": none("volgnummer")},
     "requests": {
         "id": _ID,

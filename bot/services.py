@@ -7,6 +7,7 @@ event in the same transaction, and returns plain values for the caller to presen
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 import zoneinfo
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,7 @@ from bot.workflow import Action, ReportType, RequestStatus, Role, holds_the_ball
 from cards.render import text
 from storage import repositories
 from storage.db import Database
-from storage.models import Request, RequestEvent
+from storage.models import CONTENT_VERSION_ID, ContentVersion, Request, RequestEvent
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,38 @@ def option_labels() -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class _LoadedCatalogue:
+    token: str | None
+    catalogue: Catalogue
+
+
+# Per process and database: the catalogue with the content version it was loaded at.
+_catalogues: weakref.WeakKeyDictionary[Any, _LoadedCatalogue] = weakref.WeakKeyDictionary()
+
+
 async def load_catalogue(database: Database) -> Catalogue:
+    """The catalogue, read from the database only when its content changed since the last call.
+
+    Every change to the content tables replaces the content version's token in the same
+    transaction (triggers, migration 0011), so one primary-key read tells whether the kept copy
+    is current, whichever process made the change. The token is read before the content: a
+    change committed in between is then loaded under the older token, and the next call reads
+    it again, never the other way round."""
+    async with database.engine.connect() as connection:
+        token = await connection.scalar(
+            select(ContentVersion.token).where(ContentVersion.id == CONTENT_VERSION_ID)
+        )
+    key = database.engine.sync_engine
+    kept = _catalogues.get(key)
+    if kept is not None and kept.token == token and token is not None:
+        return kept.catalogue
+    catalogue = await _read_catalogue(database)
+    _catalogues[key] = _LoadedCatalogue(token, catalogue)
+    return catalogue
+
+
+async def _read_catalogue(database: Database) -> Catalogue:
     async with database.sessions() as session:
         entries = await repositories.knowledge_of_kind(session, "bevoegdheid")
         gemeenten = await repositories.gemeenten(session)

@@ -10,16 +10,23 @@ Dialog state holds SDK objects (DialogState, PromptOptions with Activities), so 
 stored in jsonpickle's JSON form. Restoring jsonpickle data can import and call arbitrary code,
 so every type tag is checked against an allowlist *before* jsonpickle sees the document:
 whoever can write this table must not be able to run code in the bot.
+
+`SqlConversationState`/`SqlUserState` replace the SDK's change detection, which flattens the
+whole state with jsonpickle three times a turn (at load, before and after saving) on top of our
+encoding for storage. Ours encodes the state once per save and uses that same document both to
+decide whether anything changed and to write it.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import jsonpickle
-from botbuilder.core import Storage
+from botbuilder.core import BotState, ConversationState, Storage, TurnContext, UserState
+from botbuilder.core.bot_state import CachedBotState
 from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -94,6 +101,21 @@ def decode(document: Any) -> Any:
     return jsonpickle.Unpickler(safe=True, on_missing="error").restore(document)
 
 
+def _stored_document(item: Any) -> Any:
+    """The document stored for `item`: its jsonpickle form without the e-tag (kept in a column)."""
+    document = encode(item)
+    if isinstance(document, dict):
+        document.pop("e_tag", None)
+    return document
+
+
+def fingerprint(document: Any) -> str:
+    """Compares stored documents. Keys are sorted because PostgreSQL's JSONB does not keep their
+    order, so a document read back equals the one written; the C JSON encoder is cheap next to
+    jsonpickle. Unlike comparing the dicts, `1`, `1.0` and `true` stay different."""
+    return json.dumps(document, sort_keys=True)
+
+
 def _etag_of(item: Any) -> str | None:
     if isinstance(item, Mapping):
         value = item.get("e_tag")
@@ -117,6 +139,10 @@ class SqlAlchemyStorage(Storage):
     async def read(self, keys: Iterable[str]) -> dict[str, object]:
         if keys is None:
             raise Exception("Keys are required when reading")
+        return {key: item for key, (item, _) in (await self.read_documents(keys)).items()}
+
+    async def read_documents(self, keys: Iterable[str]) -> dict[str, tuple[object, Any]]:
+        """Like `read`, with each item's stored document (without e-tag) next to it."""
         wanted = list(keys)
         if not wanted:
             return {}
@@ -124,28 +150,31 @@ class SqlAlchemyStorage(Storage):
             rows = (
                 await session.execute(select(BotStateItem).where(BotStateItem.key.in_(wanted)))
             ).scalars()
-            result: dict[str, object] = {}
+            result: dict[str, tuple[object, Any]] = {}
             for row in rows:
                 item = decode(row.document)
                 _set_etag(item, row.etag)
-                result[row.key] = item
+                result[row.key] = (item, row.document)
         return result
 
     async def write(self, changes: Mapping[str, object]) -> None:
         if changes is None:
             raise Exception("Changes are required when writing")
+        await self.write_documents(
+            {key: (item, _stored_document(item)) for key, item in changes.items()}
+        )
+
+    async def write_documents(self, changes: Mapping[str, tuple[object, Any]]) -> None:
+        """Like `write`, for items already encoded by `_stored_document` (no second encoding)."""
         if not changes:
             return
         written: list[tuple[object, str]] = []
         async with self._database.sessions.begin() as session:
-            for key, item in changes.items():
+            for key, (item, document) in changes.items():
                 expected = _etag_of(item)
                 if expected == "":
                     raise StateConflictError(f"write of {key!r}: e-tag is empty")
                 new_etag = uuid.uuid4().hex
-                document = encode(item)
-                if isinstance(document, dict):
-                    document.pop("e_tag", None)
                 if expected in (None, "*"):
                     await session.execute(self._upsert(key, document, new_etag))
                 else:
@@ -194,3 +223,64 @@ class SqlAlchemyStorage(Storage):
             index_elements=[BotStateItem.key],
             set_={"document": document, "etag": etag, "updated_at": utcnow()},
         )
+
+
+class _StoredSnapshot(CachedBotState):
+    """The SDK's per-turn cache entry, with `hash` the fingerprint of the stored document."""
+
+    def __init__(self, state: dict[str, object] | None, stored_fingerprint: str) -> None:
+        # Not calling the SDK's __init__: it would flatten the state with jsonpickle once more.
+        self.state = state if state is not None else {}
+        self.hash = stored_fingerprint
+
+    def compute_hash(self, obj: object) -> str:
+        return fingerprint(_stored_document(obj))
+
+
+class _SnapshotState(BotState):
+    """Change detection of `BotState` on our storage: loading fingerprints the document just
+    read (no encoding); saving encodes the state once, compares, and writes that document only
+    when it differs from what is stored. With any other storage it is the SDK's BotState.
+
+    Skipping the write exactly when the document to write equals the stored one keeps the SDK's
+    semantics (it skips when the state looks as it did at load, e-tag included: the e-tag is not
+    in the document, but it only changes by a write, which refreshes the fingerprint too)."""
+
+    async def load(self, turn_context: TurnContext, force: bool = False) -> None:
+        storage = self._storage
+        if not isinstance(storage, SqlAlchemyStorage):
+            await super().load(turn_context, force)
+            return
+        cached = self.get_cached_state(turn_context)
+        if force or not cached or not cached.state:
+            key = self.get_storage_key(turn_context)
+            found = (await storage.read_documents([key])).get(key)
+            if found is None:
+                # Matches no document: a state never stored is written by the first save, even
+                # when empty, as the SDK does (its hash of a missing state is that of `None`).
+                snapshot = _StoredSnapshot(None, "")
+            else:
+                item, document = found
+                snapshot = _StoredSnapshot(item, fingerprint(document))  # type: ignore[arg-type]
+            turn_context.turn_state[self._context_service_key] = snapshot
+
+    async def save_changes(self, turn_context: TurnContext, force: bool = False) -> None:
+        storage = self._storage
+        cached = self.get_cached_state(turn_context)
+        if not isinstance(storage, SqlAlchemyStorage) or not isinstance(cached, _StoredSnapshot):
+            await super().save_changes(turn_context, force)
+            return
+        document = _stored_document(cached.state)
+        current = fingerprint(document)
+        if force or current != cached.hash:
+            key = self.get_storage_key(turn_context)
+            await storage.write_documents({key: (cached.state, document)})
+            cached.hash = current
+
+
+class SqlConversationState(_SnapshotState, ConversationState):
+    """The SDK's ConversationState with one encoding per save (see `_SnapshotState`)."""
+
+
+class SqlUserState(_SnapshotState, UserState):
+    """The SDK's UserState with one encoding per save (see `_SnapshotState`)."""

@@ -102,6 +102,25 @@ class BasisteamGemeente(Base):
     )
 
 
+# The tables `services.load_catalogue` reads: what the intake dialog chooses from.
+CONTENT_TABLES = ("knowledge_entries", "gemeenten", "basisteams", "basisteam_gemeenten")
+CONTENT_VERSION_ID = 1
+
+
+class ContentVersion(Base):
+    """One row (id 1) whose token changes in the same transaction as any change to the content
+    tables above, so a process caching the catalogue learns with one primary-key read that it
+    is stale. Database triggers (migration 0011_content_version) write it: every writer is
+    covered, this process or another (`kb import`, `admin import`, a replica, a hand-made SQL
+    fix). A random token rather than a counter, so a recreated or emptied table can never bring
+    back a token a process cached earlier."""
+
+    __tablename__ = "content_version"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    token: Mapped[str] = mapped_column(String(32))
+
+
 class ReferenceCounter(Base):
     """Last issued sequence number per year for `BR-<year>-<seq>` references."""
 

@@ -11,12 +11,15 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -25,6 +28,23 @@ from storage.db import Database
 from storage.migrate import upgrade
 from storage.models import Base
 from support import BotServer, local_settings
+
+# Property tests: `make test` runs the "dev" profile; CI sets HYPOTHESIS_PROFILE=ci for the full
+# count, derandomized so a CI failure reproduces from the same seed (and prints its blob). No
+# timing assertions (deadline=None): the machine is shared. Found examples are kept outside the
+# work tree, so no .hypothesis folder appears in it.
+settings.register_profile(
+    "dev",
+    max_examples=200,
+    deadline=None,
+    database=DirectoryBasedExampleDatabase(
+        Path(tempfile.gettempdir()) / "rapportagebot-hypothesis"
+    ),
+)
+settings.register_profile(
+    "ci", max_examples=1000, deadline=None, derandomize=True, database=None, print_blob=True
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 DEFAULT_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 REQUIRE_POSTGRES = os.environ.get("REQUIRE_POSTGRES") == "1"

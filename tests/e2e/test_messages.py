@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import json
+import logging
+
+import pytest
 
 from bot.chat import ChatSession
 from cards.text import card_to_text
@@ -121,9 +125,12 @@ async def test_unsupported_invoke_gets_a_4xx_not_a_5xx(bot_server: BotServer) ->
     assert "niet ondersteund" in body["value"]
 
 
-async def test_malformed_requests_get_4xx(bot_server: BotServer) -> None:
+async def test_malformed_requests_get_4xx(
+    bot_server: BotServer, caplog: pytest.LogCaptureFixture
+) -> None:
     json_header = {"Content-Type": "application/json"}
     good = bot_server.session().activity(type="message", text="help")
+    template = json.dumps({**good, "text": "@"}).encode()
     cases = [
         (b"{not json", json_header, 400),
         (b"\xff\xfe", json_header, 400),
@@ -137,11 +144,58 @@ async def test_malformed_requests_get_4xx(bot_server: BotServer) -> None:
         (json.dumps({**good, "channelId": None}).encode(), json_header, 400),
         (json.dumps({**good, "timestamp": "not a date"}).encode(), json_header, 400),
         (b"{" + b'"x": "' + b"a" * (600 * 1024) + b'"}', json_header, 413),
+        # Found by tests/e2e/test_fuzz.py; each of these was a 500 or a failed turn.
+        (b"", json_header, 400),
+        (b"42", json_header, 400),
+        (b"null", json_header, 400),
+        (b"[" * 100_000 + b"]" * 100_000, json_header, 400),  # RecursionError in json
+        (
+            json.dumps({**good, "value": None}).encode().replace(b"null", _nested(65)),
+            json_header,
+            400,
+        ),
+        (template.replace(b'"@"', rb'"\ud800 help"'), json_header, 400),  # lone surrogate
+        (template.replace(b'"@"', rb'"help\u0000"'), json_header, 400),  # PostgreSQL refuses
+        (template.replace(b'"@"', b"NaN"), json_header, 400),
+        (template.replace(b'"@"', b"1e999"), json_header, 400),
+        (json.dumps(good).encode(), {"Content-Type": "application/json; charset=bogus"}, 415),
+        (json.dumps(good).encode(), {"Content-Type": "application/json; charset=utf-16"}, 415),
+        (b"not gzip", {**json_header, "Content-Encoding": "gzip"}, 400),
+        (
+            gzip.compress(b'{"x": "' + b"a" * (5 * 1024 * 1024) + b'"}'),
+            {**json_header, "Content-Encoding": "gzip"},
+            413,
+        ),
+        (_without(good, "recipient"), json_header, 400),
+        (json.dumps({**good, "recipient": {}}).encode(), json_header, 400),
+        (json.dumps({**good, "from": {"aadObjectId": "x"}}).encode(), json_header, 400),
+        (json.dumps({**good, "id": "{x}"}).encode(), json_header, 400),
+        (json.dumps({**good, "id": ".."}).encode(), json_header, 400),
+        (json.dumps({**good, "id": "x" * 201}).encode(), json_header, 400),
+        (json.dumps({**good, "conversation": {"id": "chat-é"}}).encode(), json_header, 400),
+        (
+            json.dumps({**good, "from": {**good["from"], "aadObjectId": "a" * 65}}).encode(),
+            json_header,
+            400,
+        ),
     ]
     for body, headers, expected in cases:
         status, _ = await bot_server.post("/api/messages", body, headers)
         assert status == expected, (body[:40], headers, status)
     assert bot_server.connector.received == []
+    # Refused at the door, never an error in the log (an ERROR is a bug to someone on call).
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+    # A good activity on the same client still gets its answer.
+    status, _ = await bot_server.post("/api/messages", json.dumps(good).encode(), json_header)
+    assert status == 201
+
+
+def _nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+def _without(activity: dict[str, object], key: str) -> bytes:
+    return json.dumps({k: v for k, v in activity.items() if k != key}).encode()
 
 
 async def test_local_mode_refuses_a_token_it_cannot_validate(bot_server: BotServer) -> None:

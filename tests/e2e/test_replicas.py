@@ -16,26 +16,29 @@ little).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
-import io
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 import zoneinfo
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
-from sqlalchemy import func, select, text
+from replica_support import (
+    Replica,
+    free_ports,
+    quiet,
+    replica_env,
+    senders,
+    start_all,
+    truncate,
+    until,
+    until_async,
+)
+from sqlalchemy import func, select
 
 from bot.chat import local_identity
 from bot.deadlines import DEFAULT_CALENDAR
@@ -44,10 +47,9 @@ from bot.registry import RegistryRole
 from bot.sturing import MeetingRhythm, latest_digest_slot, next_digest_slot, nudge_at
 from bot.sturingsoverleg import PURPOSE
 from bot.workflow import RequestStatus
-from requesting import ROOT, load_content
+from requesting import load_content
 from storage.db import Database
 from storage.models import (
-    Base,
     ChannelLink,
     Digest,
     Notification,
@@ -122,50 +124,15 @@ def channel_reference(team: str, service_url: str) -> dict[str, Any]:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @dataclass
-class Replica:
-    """One `python -m bot serve` process; everything it prints goes to `log_path`."""
+class SweepingReplica(Replica):
+    """A replica whose reminder sweep runs every `sweep_seconds`; its log says when it ticked
+    and what it claimed."""
 
-    name: str
-    port: int
-    sweep_seconds: int
-    log_path: Path
-    process: asyncio.subprocess.Process | None = None
+    sweep_seconds: int = 5
 
-    async def start(self, env: dict[str, str]) -> None:
-        log = _open_for_writing(self.log_path)
-        try:
-            self.process = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                "serve",
-                cwd=ROOT,
-                env={
-                    **env,
-                    "PORT": str(self.port),
-                    "REMINDER_SWEEP_SECONDS": str(self.sweep_seconds),
-                },
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        finally:
-            log.close()  # the child has its own copy
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
+    def __post_init__(self) -> None:
+        self.env["REMINDER_SWEEP_SECONDS"] = str(self.sweep_seconds)
 
     def ticks(self) -> list[dt.datetime]:
         """When the scheduler ran `sweep_reminders` (its planned moments: the interval grid)."""
@@ -183,51 +150,11 @@ class Replica:
             sum(c[2] for c in counts),
         )
 
-    async def wait_ready(self, http: aiohttp.ClientSession, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        while True:
-            assert self.process is not None
-            if self.process.returncode is not None:
-                pytest.fail(f"replica {self.name} exited with {self.process.returncode}")
-            with contextlib.suppress(aiohttp.ClientError):
-                async with http.get(f"http://127.0.0.1:{self.port}/readyz") as response:
-                    if response.status == 200:
-                        return
-            if time.monotonic() > deadline:
-                pytest.fail(f"replica {self.name} not ready after {timeout} s")
-            await asyncio.sleep(0.1)
-
-    async def stop(self) -> None:
-        process = self.process
-        if process is None or process.returncode is not None:
-            return
-        process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(process.wait(), 20)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
-
-
-def _open_for_writing(path: Path) -> io.BufferedWriter:
-    return path.open("wb")
-
-
-async def _truncate(url: str) -> None:
-    """Start from empty tables, like conftest's `database_url` does for PostgreSQL."""
-    database = Database.connect(url)
-    try:
-        async with database.engine.begin() as connection:
-            names = ", ".join(table.name for table in Base.metadata.sorted_tables)
-            await connection.execute(text(f"TRUNCATE {names}"))
-    finally:
-        await database.dispose()
-
 
 @pytest.fixture
 async def shared_database(postgres_url: str) -> AsyncIterator[Database]:
     """The session's PostgreSQL database, emptied: both replicas and the test use it."""
-    await _truncate(postgres_url)
+    await truncate(postgres_url)
     db = Database.connect(postgres_url)
     yield db
     await db.dispose()
@@ -323,7 +250,9 @@ async def seed(database: Database, service_url: str, now: dt.datetime) -> Seeded
     return seeded
 
 
-def plan_ticks(replicas: list[Replica], earliest: dt.datetime) -> dict[str, list[dt.datetime]]:
+def plan_ticks(
+    replicas: list[SweepingReplica], earliest: dt.datetime
+) -> dict[str, list[dt.datetime]]:
     """Per replica, its next ticks (at most two, within 15 s) that the other replica's ticks
     leave clear on both sides: escalations due just before such a tick go to that replica."""
     grids = {
@@ -351,35 +280,27 @@ async def test_two_replicas_deliver_a_hundred_due_reminders_exactly_once(
     now = dt.datetime.now(dt.UTC)
     seeded = await seed(database, connector.url, now)
 
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("MICROSOFT_")},
-        "DATABASE_URL": postgres_url,
-        "HOST": "127.0.0.1",
-        "MICROSOFT_APP_ID": "",
-        "TEAMS_SERVICE_URL": connector.url,
-        "TIME_ZONE": TZ.key,
-        "NUDGE_WORKING_DAYS": str(NUDGE_WORKING_DAYS),
-        "DIGEST_LEAD_MINUTES": str(int(LEAD.total_seconds() // 60)),
-        "LOG_LEVEL": "INFO",
-        "PYTHONUNBUFFERED": "1",
-    }
-    ports: set[int] = set()
-    while len(ports) < len(SWEEP_SECONDS):
-        ports.add(free_port())
+    env = replica_env(
+        postgres_url,
+        connector,
+        TIME_ZONE=TZ.key,
+        NUDGE_WORKING_DAYS=str(NUDGE_WORKING_DAYS),
+        DIGEST_LEAD_MINUTES=str(int(LEAD.total_seconds() // 60)),
+    )
     replicas = [
-        Replica(name, port, seconds, tmp_path / f"replica-{name}.log")
-        for (name, seconds), port in zip(SWEEP_SECONDS.items(), sorted(ports), strict=True)
+        SweepingReplica(name, port, tmp_path / f"replica-{name}.log", sweep_seconds=seconds)
+        for (name, seconds), port in zip(
+            SWEEP_SECONDS.items(), free_ports(len(SWEEP_SECONDS)), strict=True
+        )
     ]
     falling: dict[str, str] = {}  # reference -> basisteam
     planned: dict[str, list[dt.datetime]] = {}
     started = time.monotonic()
     try:
         # Started together: both sweep at once on start and race for the same rows.
-        await asyncio.gather(*(r.start(env) for r in replicas))
-        async with aiohttp.ClientSession() as http:
-            await asyncio.gather(*(r.wait_ready(http) for r in replicas))
+        await start_all(replicas, env)
         for replica in replicas:
-            await _until(replica.has_swept, 10, f"a sweep logged by replica {replica.name}")
+            await until(replica.has_swept, 10, f"a sweep logged by replica {replica.name}")
 
         # The rest falls due while both run, just before ticks of each replica in turn.
         earliest = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=1.5)
@@ -426,11 +347,11 @@ async def test_two_replicas_deliver_a_hundred_due_reminders_exactly_once(
                 OVERDUE + FALLING_DUE,
             )
 
-        await _until(
+        await until(
             lambda: dt.datetime.now(dt.UTC) > max(moments) + dt.timedelta(seconds=0.5), 30, "ticks"
         )
-        await _until_async(settled, 30, "every due item claimed and the outbox drained")
-        await _quiet(connector, seconds=2.0, timeout=30)
+        await until_async(settled, 30, "every due item claimed and the outbox drained")
+        await quiet(connector, seconds=2.0, timeout=30)
     finally:
         await asyncio.gather(*(r.stop() for r in replicas))
         took = time.monotonic() - started
@@ -503,8 +424,8 @@ async def test_two_replicas_deliver_a_hundred_due_reminders_exactly_once(
     totals = tuple(sum(c[i] for c in claims.values()) for i in range(3))
     assert totals == (len(TEAMS), NUDGES, OVERDUE + FALLING_DUE), claims
     assert all(sum(c) > 0 for c in claims.values()), claims
-    senders = Counter(int(row.claimed_by.split(":")[-2]) for row in outbox if row.claimed_by)
-    assert set(senders) == {r.pid for r in replicas}, senders
+    sent_by = senders(outbox)
+    assert set(sent_by) == {r.pid for r in replicas}, sent_by
     for replica in replicas:
         assert " ERROR " not in replica.log(), replica.name
         # SIGTERM is a clean stop: scheduler and notifier wound down, nothing killed.
@@ -513,31 +434,3 @@ async def test_two_replicas_deliver_a_hundred_due_reminders_exactly_once(
 
 def _where(posts: list[Received]) -> list[str]:
     return sorted({post.conversation_id for post in posts})
-
-
-async def _until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
-
-
-async def _until_async(condition: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        await asyncio.sleep(0.25)
-
-
-async def _quiet(connector: LocalConnector, *, seconds: float, timeout: float) -> None:
-    """Wait until the connector received nothing new for `seconds`."""
-    deadline = time.monotonic() + timeout
-    count, since = len(connector.received), time.monotonic()
-    while time.monotonic() - since < seconds:
-        if time.monotonic() > deadline:
-            pytest.fail("the connector kept receiving")
-        await asyncio.sleep(0.1)
-        if len(connector.received) != count:
-            count, since = len(connector.received), time.monotonic()
