@@ -1145,6 +1145,17 @@ class Notifier:
                 return False
             if verdict == "parked":
                 await _park(session, row.recipient, outcome.error or "", now)
+            if verdict == "failed" and not row.key.startswith(_BEHEER_NOTICES):
+                # Refused for good (413 too large, retries exhausted, …): a beheerder hears of
+                # it, once per row; a notice to a beheerder that fails is only logged (no loop).
+                who = await _label(session, row.recipient)
+                await _tell_beheerders(
+                    session,
+                    key=f"failed:{row.id}",
+                    skip=row.recipient,
+                    message=text("notice_failed", who=who, reason=outcome.error or "", row=row.id),
+                    now=now,
+                )
             if (
                 verdict == "sent"
                 and row.kind == "card"
@@ -1217,27 +1228,40 @@ async def _park(session: AsyncSession, recipient: str, reason: str, now: dt.date
     )
     if inserted.first() is None:
         return  # already known (by us or another replica): told once
-    who = await _label(session, recipient)
+    await _tell_beheerders(
+        session,
+        key=f"unreachable:{recipient}:{now.isoformat()}",
+        skip=recipient,
+        message=text("notice_unreachable", who=await _label(session, recipient), reason=reason),
+        now=now,
+    )
+
+
+# Keys of the notices to beheerders about deliveries: never themselves reported as failed.
+_BEHEER_NOTICES = ("unreachable:", "failed:")
+
+
+async def _tell_beheerders(
+    session: AsyncSession, *, key: str, skip: str, message: str, now: dt.datetime
+) -> None:
+    """A notice to every beheerder (through the outbox, in the caller's unit of work), except
+    the recipient the notice is about."""
     beheerders = (
         await session.execute(
             select(PersonRole.aad_object_id).where(PersonRole.role == RegistryRole.BEHEERDER.value)
         )
     ).scalars()
     for aad_object_id in sorted(set(beheerders)):
-        if recipient == f"person:{aad_object_id}":
-            continue  # parked like everything else for them
+        if skip == f"person:{aad_object_id}":
+            continue
         session.add(
             Notification(
-                key=f"unreachable:{recipient}:{now.isoformat()}:{aad_object_id}"[:200],
+                key=f"{key}:{aad_object_id}"[:200],
                 kind="notice",
                 request_id=None,
                 recipient=f"person:{aad_object_id}",
                 recipient_aad_id=aad_object_id,
-                activity={
-                    "type": "message",
-                    "textFormat": "markdown",
-                    "text": text("notice_unreachable", who=who, reason=reason),
-                },
+                activity={"type": "message", "textFormat": "markdown", "text": message},
                 status=OutboxStatus.PENDING.value,
                 attempts=0,
                 next_attempt_at=now,

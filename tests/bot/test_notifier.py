@@ -538,6 +538,38 @@ async def test_a_refusal_fails_at_once_and_visibly(
     assert "geheime inhoud" not in caplog.text
 
 
+async def test_a_refused_message_is_reported_to_the_beheerders_once(
+    outbox: Outbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    """413 is not the recipient's fault (the chat is fine, this message is not): the row fails,
+    the beheerders hear which row, and a notice to a beheerder that fails is only logged."""
+    await outbox.contact(ANNE, "a:chat-anne")
+    await outbox.contact(BEA, "a:chat-bea")
+    await outbox.person(BEA, "Bea Beheer", role="beheerder")
+    await outbox.person(ANNE, "Anne Aanvrager")
+    row = await outbox.add(f"person:{ANNE}", text="geheime inhoud")
+    body = {"error": {"code": "MessageSizeTooBig", "message": "geheime inhoud"}}
+    outbox.calls.fail("POST", activities("a:chat-anne"), (413, {}, body))
+    # Bea's chat refuses too: her notice fails, and nobody is told about that.
+    outbox.calls.fail("POST", activities("a:chat-bea"), (413, {}, body))
+
+    assert await outbox.notifier().drain() == DrainReport(failed=2)
+    assert (await outbox.row(row.id)).status == "failed"
+    assert len(outbox.calls.to(activities("a:chat-bea"))) == 1
+    outbox.clock.advance(days=1)
+    assert await outbox.notifier().drain() == DrainReport()
+    assert len(outbox.calls.to(activities("a:chat-bea"))) == 1
+    assert "geheime inhoud" not in caplog.text
+
+    # When her chat works, the notice names the person, the reason and the row to retry.
+    second = await outbox.add(f"person:{ANNE}", text="te groot")
+    outbox.calls.fail("POST", activities("a:chat-anne"), (413, {}, body))
+    assert await outbox.notifier().drain() == DrainReport(sent=1, failed=1)
+    [told] = [r for r in outbox.connector.received if r.conversation_id == "a:chat-bea" and r.text]
+    assert "Anne Aanvrager" in told.text and "MessageSizeTooBig" in told.text
+    assert f"outbox retry {second.id}" in told.text
+
+
 @pytest.mark.parametrize(
     ("status", "code"),
     [
