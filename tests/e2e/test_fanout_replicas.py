@@ -10,15 +10,15 @@ What must hold: every message reaches Teams exactly once (a 429 or 502 is retrie
 and no row is sent by both replicas); every request Teams saw is accounted for by the attempts
 the outbox recorded; both replicas sent part of it; each stops cleanly.
 
-Pacing is per process (an in-memory pacer in each dispatcher), so the most two replicas promise
-together is twice the per-process limits: at most 14 requests in any second per conversation and
-100 per tenant (one process can itself overshoot by a request or so, see the `fanout` benchmark;
-the margin here is far larger). Teams' limits (7 per second per conversation, 50 per app and
-tenant) do not grow with the number of replicas, and two replicas do exceed them: with the full
-load the busiest second held 71 requests for the tenant and 8 in one personal chat (consecutive
-rows of one recipient, sent by different replicas whose pacers know nothing of each other).
-Teams then answers 429 with Retry-After, which the dispatcher honours. The test prints the
-busiest seconds it saw; its assertion says what is promised, not what Teams would like.
+Pacing is per process (a send window in each dispatcher, bot/notifier.py `SendWindow`), so the
+most two replicas promise together is twice the per-process limits: at most 14 requests in any
+second per conversation and 100 per tenant. Teams' limits (7 per second per conversation, 50 per
+app and tenant) do not grow with the number of replicas, and two replicas at the default rates do
+exceed them: with the full load the busiest second held 100 requests for the tenant and 13 in one
+personal chat. Hence OUTBOX_TENANT_RATE and OUTBOX_CONVERSATION_RATE, to be divided by the number
+of replicas (with 25 and 3 each, the same load peaked at 50 and 5). Teams answers an excess with
+429 and Retry-After, which the dispatcher honours. The test prints the busiest seconds it saw;
+its assertion says what is promised, not what Teams would like.
 
 The default load is 300 notifications; the benchmark's full 1,000 runs with `-m heavy`.
 """
