@@ -21,12 +21,17 @@ the same for the CloudAdapter:
   Authorization header is set by the credentials on every call, and nothing else per turn lives
   on the client (the turn's activity and ids are arguments of each call).
 
+A turn's replies are then posted by `bot.replies.ReplyTransport` (aiohttp on the event loop)
+instead of msrest's `requests` driver in a thread: `send_activities` below is the SDK's, step for
+step, with that one call changed.
+
 The outbox dispatcher (`bot.notifier`) keeps clients of its own: it turns msrest's retries off on
 them, which must not change how a turn's reply is sent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import http.cookiejar
 import logging
@@ -41,7 +46,8 @@ from botbuilder.integration.aiohttp import (
     CloudAdapter,
     ConfigurationBotFrameworkAuthentication,
 )
-from botbuilder.schema import Activity, ActivityTypes
+from botbuilder.schema import Activity, ActivityTypes, ResourceResponse
+from botframework.connector import Channels
 from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import (
     AuthenticateRequestResult,
@@ -56,6 +62,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from bot import guards, openid_keys
 from bot.config import Settings
+from bot.replies import ReplyTransport
 from cards.render import text
 from storage.bot_state import StateConflictError
 
@@ -220,11 +227,43 @@ class _ReusingAuthentication(BotFrameworkAuthentication):
 
 class ReusingCloudAdapter(CloudAdapter):
     """The SDK's CloudAdapter with its clients from `ConnectorClients`, also for a request that
-    the app authenticated itself before handing the result over (bot/app.py does)."""
+    the app authenticated itself before handing the result over (bot/app.py does), and a turn's
+    replies sent by `ReplyTransport` (bot/replies.py)."""
 
     def __init__(self, authentication: BotFrameworkAuthentication, clients: ConnectorClients):
         super().__init__(_ReusingAuthentication(authentication, clients))
         self.connector_clients = clients
+        self.replies = ReplyTransport()
+
+    async def send_activities(
+        self, context: TurnContext, activities: list[Activity]
+    ) -> list[ResourceResponse]:
+        """The SDK's `CloudAdapterBase.send_activities` step for step, with the connector call
+        made by `ReplyTransport`."""
+        if not context:
+            raise TypeError("Expected TurnContext but got None instead")
+        if not activities:
+            raise TypeError("Expecting one or more activities, but the list was empty.")
+        responses: list[ResourceResponse] = []
+        for activity in activities:
+            activity.id = None
+            response: ResourceResponse | None = None
+            if activity.type == "delay":
+                await asyncio.sleep(int((activity.value or 1000) / 1000))
+            elif activity.type == ActivityTypes.invoke_response:
+                context.turn_state[self._INVOKE_RESPONSE_KEY] = activity
+            elif activity.type == ActivityTypes.trace and activity.channel_id != Channels.emulator:
+                pass
+            else:
+                client = context.turn_state.get(self.BOT_CONNECTOR_CLIENT_KEY)
+                if not client:
+                    raise RuntimeError("Unable to extract ConnectorClient from turn context.")
+                response = await self.replies.send(client, activity)
+            responses.append(response or ResourceResponse(id=activity.id or ""))
+        return responses
+
+    async def close(self) -> None:
+        await self.replies.close()
 
     async def process_activity(
         self,
@@ -240,7 +279,9 @@ class ReusingCloudAdapter(CloudAdapter):
         return await super().process_activity(result, activity, logic)
 
 
-def create_adapter(authentication: BotFrameworkAuthentication, settings: Settings) -> CloudAdapter:
+def create_adapter(
+    authentication: BotFrameworkAuthentication, settings: Settings
+) -> ReusingCloudAdapter:
     adapter = ReusingCloudAdapter(
         authentication,
         ConnectorClients(

@@ -21,13 +21,12 @@ from typing import Any
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from botbuilder.core import serializer_helper
-from botbuilder.integration.aiohttp import CloudAdapter
 from botbuilder.schema import Activity
 from botframework.connector.auth import BotFrameworkAuthentication
 from msrest.serialization import Model
 
 from bot import experts, guards, lifecycle, reminders, retention, services, webchat
-from bot.adapter import create_adapter, create_authentication
+from bot.adapter import ReusingCloudAdapter, create_adapter, create_authentication
 from bot.config import Settings
 from bot.deadlines import DEFAULT_CALENDAR
 from bot.jobs import Jobs
@@ -48,7 +47,7 @@ class Components:
     settings: Settings
     database: Database
     authentication: BotFrameworkAuthentication
-    adapter: CloudAdapter
+    adapter: ReusingCloudAdapter
     bot: RapportageBot
     scheduler: AsyncIOScheduler
     notifier: Notifier
@@ -273,6 +272,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     # Running ticks finish before the database goes (see bot/jobs.py).
     await components.jobs.close()
     await components.notifier.stop()
+    await components.adapter.close()
     await components.database.dispose()
     log.info("rapportagebot stopped")
 

@@ -24,6 +24,9 @@ from sqlalchemy.ext.asyncio import (
 
 T = TypeVar("T")
 
+# Connections kept open for a file database (see create_engine).
+SQLITE_POOL_SIZE = 20
+
 
 def create_engine(url: str) -> AsyncEngine:
     """`hide_parameters`: a database error's message would otherwise quote the statement's
@@ -31,9 +34,16 @@ def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         database = parsed.database or ""
+        pool: dict[str, Any] = {}
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
+            # Every pooled aiosqlite connection is a thread of its own, and a connection beyond
+            # the pool size is closed when it is checked in: with the default 5, a burst of 20
+            # turns opened (thread, WAL pragmas) and closed a connection for most of them.
+            pool = {"pool_size": SQLITE_POOL_SIZE, "max_overflow": SQLITE_POOL_SIZE}
+        engine = create_async_engine(
+            url, connect_args={"timeout": 30}, hide_parameters=True, **pool
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     # pre-ping lets the pool recover by itself after the database was restarted.
