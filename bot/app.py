@@ -14,7 +14,7 @@ import functools
 import json
 import logging
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -213,53 +213,38 @@ def create_app(settings: Settings, components: Components | None = None) -> web.
     return app
 
 
+def _every(
+    components: Components,
+    name: str,
+    tick: Callable[[Components], Awaitable[None]],
+    **interval: float,
+) -> None:
+    """A scheduler tick that runs once at start and then every `interval`: a late tick is still
+    worth running, and ticks that piled up collapse into one."""
+    components.scheduler.add_job(
+        components.jobs.run,
+        "interval",
+        args=[name, functools.partial(tick, components)],
+        id=name,
+        name=name,
+        misfire_grace_time=None,
+        coalesce=True,
+        next_run_time=dt.datetime.now(settings_tz(components)),
+        **interval,
+    )
+
+
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     components = app[COMPONENTS]
-    components.scheduler.add_job(
-        components.jobs.run,
-        "interval",
-        args=["sweep_aanvullingen", functools.partial(sweep_aanvullingen, components)],
-        minutes=10,
-        id="sweep_aanvullingen",
-        name="sweep_aanvullingen",
-        # A late tick is still worth running; ticks that piled up collapse into one.
-        misfire_grace_time=None,
-        coalesce=True,
-        next_run_time=dt.datetime.now(settings_tz(components)),
-    )
-    components.scheduler.add_job(
-        components.jobs.run,
-        "interval",
-        args=["sweep_expert_questions", functools.partial(sweep_expert_questions, components)],
-        minutes=10,
-        id="sweep_expert_questions",
-        name="sweep_expert_questions",
-        misfire_grace_time=None,
-        coalesce=True,
-        next_run_time=dt.datetime.now(settings_tz(components)),
-    )
-    components.scheduler.add_job(
-        components.jobs.run,
-        "interval",
-        args=["sweep_reminders", functools.partial(sweep_reminders, components)],
+    _every(components, "sweep_aanvullingen", sweep_aanvullingen, minutes=10)
+    _every(components, "sweep_expert_questions", sweep_expert_questions, minutes=10)
+    _every(
+        components,
+        "sweep_reminders",
+        sweep_reminders,
         seconds=components.settings.reminder_sweep_seconds,
-        id="sweep_reminders",
-        name="sweep_reminders",
-        misfire_grace_time=None,
-        coalesce=True,
-        next_run_time=dt.datetime.now(settings_tz(components)),
     )
-    components.scheduler.add_job(
-        components.jobs.run,
-        "interval",
-        args=["sweep_retention", functools.partial(sweep_retention, components)],
-        hours=6,
-        id="sweep_retention",
-        name="sweep_retention",
-        misfire_grace_time=None,
-        coalesce=True,
-        next_run_time=dt.datetime.now(settings_tz(components)),
-    )
+    _every(components, "sweep_retention", sweep_retention, hours=6)
     components.scheduler.start()
     await components.notifier.start()
     log.info(
