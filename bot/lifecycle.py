@@ -537,38 +537,47 @@ async def sweep_aanvullingen(
     Each step is a conditional update, so two replicas sweeping at once do it once."""
     context = Context(catalogue, tz)
     report = SweepReport()
+
+    def step(
+        since: dt.datetime, due: dt.datetime | None, nudged: dt.datetime | None
+    ) -> tuple[str, dt.datetime]:
+        """What is due ("expire", "nudge" or "") and when the request expires."""
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=dt.UTC)
+        # The due date set on entering the state is what the card promised; it only falls back
+        # to the setting for requests that entered the state before due dates existed.
+        if due is not None and due.tzinfo is None:
+            due = due.replace(tzinfo=dt.UTC)
+        expire_at = due or calendar.due_at(since, expire_after, tz)
+        if now >= expire_at:
+            return "expire", expire_at
+        if nudged is None and now >= calendar.due_at(since, nudge_after, tz):
+            return "nudge", expire_at
+        return "", expire_at
+
+    # One read decides which requests are due; only those get a write transaction (where the
+    # step is decided again on the row as it is then).
     async with database.sessions() as session:
-        waiting = (
-            (
-                await session.execute(
-                    select(Request.id).where(
-                        Request.status == RequestStatus.AANVULLING_GEVRAAGD.value
-                    )
+        rows = (
+            await session.execute(
+                select(Request.id, Request.status_since, Request.due_at, Request.nudged_at).where(
+                    Request.status == RequestStatus.AANVULLING_GEVRAAGD.value
                 )
             )
-            .scalars()
-            .all()
-        )
-    for request_id in waiting:
+        ).all()
+    due_ids = [row.id for row in rows if step(row.status_since, row.due_at, row.nudged_at)[0]]
+    for request_id in due_ids:
 
         async def work(session: AsyncSession, request_id: int = request_id) -> str | None:
             request = await session.get(Request, request_id)
             if request is None or request.status != RequestStatus.AANVULLING_GEVRAAGD.value:
                 return None
-            since = request.status_since
-            if since.tzinfo is None:
-                since = since.replace(tzinfo=dt.UTC)
-            # The due date set on entering the state is what the card promised; it only falls
-            # back to the setting for requests that entered the state before due dates existed.
-            due = request.due_at
-            if due is not None and due.tzinfo is None:
-                due = due.replace(tzinfo=dt.UTC)
-            expire_at = due or calendar.due_at(since, expire_after, tz)
-            nudge_at = calendar.due_at(since, nudge_after, tz)
-            if now >= expire_at:
-                return await _expire(session, request, context, now, expire_after)
-            if now >= nudge_at and request.nudged_at is None:
-                return await _nudge(session, request, context, now, expire_at)
+            kind, expire_at = step(request.status_since, request.due_at, request.nudged_at)
+            match kind:
+                case "expire":
+                    return await _expire(session, request, context, now, expire_after)
+                case "nudge":
+                    return await _nudge(session, request, context, now, expire_at)
             return None
 
         done = await database.transaction(work)

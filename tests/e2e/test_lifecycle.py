@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot import lifecycle, services
 from bot.chat import ChatSession, local_identity
@@ -382,6 +382,23 @@ async def test_an_unanswered_aanvulling_is_nudged_then_closed(world: World) -> N
     # Monday 23 Nov + 5 working days = Monday 30 Nov: the aanvrager has that whole day.
     world.clock.advance(days=7)
     assert await sweep() == lifecycle.SweepReport()
+    # A sweep with nothing due only reads: no write transaction per waiting request.
+    own = Database.connect(world.url)
+    commits: list[object] = []
+    event.listen(own.engine.sync_engine, "commit", lambda *_: commits.append(1))
+    try:
+        quiet = await lifecycle.sweep_aanvullingen(
+            own,
+            now=world.clock(),
+            tz=components.settings.tz,
+            calendar=DEFAULT_CALENDAR,
+            nudge_after=5,
+            expire_after=10,
+            catalogue=await services.load_catalogue(own),
+        )
+    finally:
+        await own.dispose()
+    assert quiet == lifecycle.SweepReport() and commits == []
     world.clock.advance(days=1)
     first = await sweep()
     assert len(first.nudged) == 1 and not first.expired
