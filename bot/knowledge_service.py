@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from bot.knowledge import KnowledgeIndex, SearchResult, documents_from, vocabulary_from
 from storage.db import Database
@@ -29,18 +29,14 @@ class KnowledgeService:
         self._database = database
         self._check_interval = check_interval
         self._index: KnowledgeIndex | None = None
-        self._fingerprint: tuple[Any, ...] | None = None
+        self._fingerprint: str | None = None
         self._checked_at = float("-inf")
         self._lock = asyncio.Lock()
 
-    async def _stored_fingerprint(self) -> tuple[Any, ...]:
-        async with self._database.sessions() as session:
-            row = (
-                await session.execute(
-                    select(func.count(KnowledgeEntry.id), func.max(KnowledgeEntry.updated_at))
-                )
-            ).one()
-        return (int(row[0]), row[1])
+    async def _stored_fingerprint(self) -> str | None:
+        # Replaced with every write to the knowledge entries (and the other content tables):
+        # unlike a count with the newest update time, no change can leave it as it was.
+        return await self._database.content_token()
 
     def _fresh(self) -> bool:
         return time.monotonic() - self._checked_at < self._check_interval
@@ -54,7 +50,7 @@ class KnowledgeService:
             if self._index is not None and self._fresh():
                 return self._index
             fingerprint = await self._stored_fingerprint()
-            if self._index is None or fingerprint != self._fingerprint:
+            if self._index is None or fingerprint is None or fingerprint != self._fingerprint:
                 async with self._database.sessions() as session:
                     rows = (await session.execute(select(KnowledgeEntry.data))).scalars()
                     # Sorted here, not by the database: PostgreSQL's collation orders ids

@@ -24,7 +24,7 @@ from bot.workflow import Action, ReportType, RequestStatus, Role, holds_the_ball
 from cards.render import text
 from storage import repositories
 from storage.db import Database
-from storage.models import CONTENT_VERSION_ID, ContentVersion, Request, RequestEvent
+from storage.models import Request, RequestEvent
 
 
 @dataclass(frozen=True)
@@ -62,10 +62,7 @@ async def load_catalogue(database: Database) -> Catalogue:
     is current, whichever process made the change. The token is read before the content: a
     change committed in between is then loaded under the older token, and the next call reads
     it again, never the other way round."""
-    async with database.engine.connect() as connection:
-        token = await connection.scalar(
-            select(ContentVersion.token).where(ContentVersion.id == CONTENT_VERSION_ID)
-        )
+    token = await database.content_token()
     key = database.engine.sync_engine
     kept = _catalogues.get(key)
     if kept is not None and kept.token == token and token is not None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import (
@@ -21,6 +21,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+
+from storage.models import CONTENT_VERSION_ID, ContentVersion
 
 T = TypeVar("T")
 
@@ -85,6 +87,15 @@ class Database:
             return True
         except Exception:
             return False
+
+    async def content_token(self) -> str | None:
+        """The token that every change to the content tables replaces (migration 0011): one
+        primary-key read tells a process whether what it built from that content is current."""
+        async with self.engine.connect() as connection:
+            token = await connection.scalar(
+                select(ContentVersion.token).where(ContentVersion.id == CONTENT_VERSION_ID)
+            )
+        return None if token is None else str(token)
 
     async def transaction(self, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
         """Run `work` as one unit of work and commit it. SQLite refuses a second writer whose

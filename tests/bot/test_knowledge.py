@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, update
 
 from bot.content import load_directory
 from bot.knowledge import (
@@ -18,6 +19,7 @@ from bot.knowledge import (
 )
 from bot.knowledge_service import KnowledgeService
 from storage.db import Database
+from storage.models import KnowledgeEntry
 from storage.repositories import replace_knowledge
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -288,6 +290,23 @@ async def test_the_service_rebuilds_when_the_stored_knowledge_changes(database: 
     assert second is not first
     assert len(second) == len(first) - 1
     assert all(hit.id != "sluiting_drugspand" for hit in (await service.ask("13b")).hits)
+
+    # An edit that keeps the number of entries and their newest update time (the fingerprint
+    # before the content token) is followed too.
+    [entry] = [e for e in kept if e.id == "sluiting_woning_openbare_orde"]
+    data = {**entry.data, "title": "Sluiting van een woning (zeldzaamwoordxyz)"}
+    async with database.sessions.begin() as session:
+        stored_at = await session.scalar(
+            select(KnowledgeEntry.updated_at).where(KnowledgeEntry.id == entry.id)
+        )
+        await session.execute(
+            update(KnowledgeEntry)
+            .where(KnowledgeEntry.id == entry.id)
+            .values(data=data, updated_at=stored_at)
+        )
+    third = await service.index()
+    assert third is not second
+    assert (await service.ask("zeldzaamwoordxyz")).hits[0].id == "sluiting_woning_openbare_orde"
 
 
 @pytest.fixture(scope="module")
