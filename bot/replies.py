@@ -31,6 +31,7 @@ import asyncio
 import logging
 import os
 import ssl
+from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
@@ -79,7 +80,12 @@ def _retry_after(headers: Any, attempt: int) -> float:
 class ReplyTransport:
     """One aiohttp session per adapter, made in the running loop at the first reply."""
 
-    def __init__(self, timeout_s: float = TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        timeout_s: float = TIMEOUT_S,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.sleep = sleep  # passed in, so a test sees the waits without timing them
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
         self._ssl: tuple[str, ssl.SSLContext] | None = None
@@ -140,7 +146,7 @@ class ReplyTransport:
                     raise ReplyError(None, "connector not reachable") from error
                 delay = BACKOFF_S * 2**attempt
             log.info("reply not taken (attempt %d), trying again in %.1f s", attempt + 1, delay)
-            await asyncio.sleep(delay)
+            await self.sleep(delay)
         raise AssertionError("unreachable")
 
     async def close(self) -> None:

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from hypothesis import settings
 from hypothesis.database import DirectoryBasedExampleDatabase
@@ -144,6 +145,13 @@ async def connector() -> AsyncIterator[LocalConnector]:
     local = await LocalConnector().start()
     yield local
     await local.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """A client session for talking to a bot server as Teams would."""
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 @pytest.fixture

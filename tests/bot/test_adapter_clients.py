@@ -69,12 +69,6 @@ async def server(
     await bot.stop()
 
 
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def _help_cards(chat: ChatSession, replies: list[Any]) -> list[dict[str, Any]]:
     return [
         card
